@@ -1,0 +1,178 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { GraphQLSchema } from 'graphql';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import { INTERNAL_CONTEXT_HEADER, verifyInternalContext } from './context';
+import { toPublicError } from './errors';
+import type { RequestContext } from './request-context';
+
+export const MAX_BODY_BYTES = 1_000_000;
+
+export interface ServiceHandle {
+  app: Express;
+  httpServer: http.Server;
+  /** Starts listening; port 0 picks a free one. Returns the base URL. */
+  listen(port: number, host?: string): Promise<string>;
+  url(): string;
+  close(): Promise<void>;
+}
+
+/** Health endpoints shared by every service: liveness and readiness. */
+export function healthRoutes(app: Express, ready: () => Promise<boolean>): void {
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const ok = await ready().catch(() => false);
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not ready' });
+  });
+}
+
+/** JSON error for requests that never reach GraphQL (bad JSON, oversized body). */
+export function bodyErrorHandler(err: unknown, _req: Request, res: Response, next: NextFunction): void {
+  const e = err as { type?: string; status?: number; message?: string };
+  if (e?.type === 'entity.too.large') {
+    res.status(413).json({
+      errors: [{ message: `Request body too large (limit ${MAX_BODY_BYTES} bytes).`, extensions: { code: 'BAD_USER_INPUT', reason: 'PAYLOAD_TOO_LARGE' } }],
+    });
+    return;
+  }
+  if (e?.type === 'entity.parse.failed') {
+    res.status(400).json({
+      errors: [{ message: 'Malformed JSON body.', extensions: { code: 'BAD_USER_INPUT', reason: 'MALFORMED_JSON' } }],
+    });
+    return;
+  }
+  next(err);
+}
+
+export function listenOn(server: http.Server, port: number, host = '127.0.0.1'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const addr = server.address() as AddressInfo;
+      resolve(`http://${host}:${addr.port}`);
+    });
+  });
+}
+
+export interface SubgraphServerOptions {
+  name: string;
+  schema: GraphQLSchema;
+  orm: MikroORM;
+  secret: string;
+  logger: Logger;
+  /** Routes outside GraphQL (carrier callbacks, exports), mounted before /graphql. */
+  routes?: (app: Express) => void;
+  plugins?: ApolloServerPlugin<RequestContext>[];
+  onClose?: () => Promise<void>;
+}
+
+/**
+ * Builds a subgraph service: /graphql accepting only gateway-signed contexts, /healthz,
+ * /readyz, errors masked, graceful drain. No side effects until listen().
+ */
+export async function createSubgraphServer(options: SubgraphServerOptions): Promise<ServiceHandle> {
+  const { orm, logger } = options;
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = http.createServer(app);
+  let closing = false;
+
+  const apollo = new ApolloServer<RequestContext>({
+    schema: options.schema,
+    introspection: true,
+    csrfPrevention: false,
+    includeStacktraceInErrorResponses: false,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginInlineTraceDisabled(),
+      ApolloServerPluginLandingPageDisabled(),
+      ...(options.plugins ?? []),
+    ],
+    formatError(formatted, error) {
+      const pub = toPublicError(formatted as never);
+      if (pub.extensions.code === 'INTERNAL') logger.error({ err: error }, 'internal error');
+      return pub as never;
+    },
+  });
+  await apollo.start();
+
+  healthRoutes(app, async () => {
+    if (closing) return false;
+    await orm.em.getConnection().execute('select 1');
+    return true;
+  });
+  options.routes?.(app);
+  app.use(
+    '/graphql',
+    express.json({ limit: MAX_BODY_BYTES }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => {
+        const header = req.headers[INTERNAL_CONTEXT_HEADER];
+        const principal = await verifyInternalContext(
+          Array.isArray(header) ? header[0] : header,
+          options.secret,
+        );
+        return { principal, em: orm.em.fork(), log: logger, loaders: new Map() };
+      },
+    }),
+  );
+  app.use(bodyErrorHandler);
+
+  let baseUrl = '';
+  return {
+    app,
+    httpServer,
+    async listen(port, host = '127.0.0.1') {
+      baseUrl = await listenOn(httpServer, port, host);
+      return baseUrl;
+    },
+    url: () => baseUrl,
+    async close() {
+      if (closing) return;
+      closing = true;
+      await apollo.stop();
+      if (httpServer.listening) await new Promise<void>((r) => httpServer.close(() => r()));
+      await options.onClose?.();
+      await orm.close(true);
+    },
+  };
+}
+
+/**
+ * For main.ts: stop cleanly on SIGINT/SIGTERM (drain, close the database), exit non-zero on
+ * a failed start.
+ */
+export function runUntilSignal(name: string, logger: Logger, start: () => Promise<{ close(): Promise<void> }>): void {
+  start()
+    .then((service) => {
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, `${name} stopping`);
+        service
+          .close()
+          .then(() => process.exit(0))
+          .catch((err: unknown) => {
+            logger.error({ err }, `${name} failed to stop cleanly`);
+            process.exit(1);
+          });
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    })
+    .catch((err: unknown) => {
+      logger.fatal({ err }, `${name} failed to start`);
+      process.exit(1);
+    });
+}

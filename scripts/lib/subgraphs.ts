@@ -1,0 +1,13 @@
+import type { MikroORM } from '@coinslot/kernel';
+import { SCHEMA as ACCOUNTS, openAccountsDatabase } from '../../subgraphs/accounts/src/database';
+
+export interface SubgraphDatabase {
+  name: string;
+  schema: string;
+  open(url: string, poolMax?: number): Promise<MikroORM>;
+}
+
+/** Every subgraph's database entry point, for migrations in start-up and tests. */
+export const SUBGRAPH_DATABASES: SubgraphDatabase[] = [
+  { name: 'accounts', schema: ACCOUNTS, open: openAccountsDatabase },
+];

@@ -1,0 +1,3 @@
+// Every test process: no telemetry, quiet logs unless asked.
+process.env.APOLLO_TELEMETRY_DISABLED = '1';
+process.env.LOG_LEVEL ??= 'silent';
