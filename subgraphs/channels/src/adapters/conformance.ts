@@ -47,6 +47,11 @@ export interface ConformanceSpec {
   /** Seconds to wait for async outcomes. */
   asyncTimeoutMs?: number;
   /** Fault cases that do not apply, with the reason. */
+  /**
+   * For benchmarks: one minimal charge sent straight to the simulator without the adapter
+   * (same protocol, no adapter logic), to measure what the channels layer adds.
+   */
+  rawCharge?(sim: Simulator, reference: string, payer: Pick<ChargeRequest, 'msisdn' | 'cardToken'>): Promise<void>;
   notApplicable?: Partial<Record<'hang' | 'unavailable' | 'malformed' | 'drop' | 'forgedCallback' | 'duplicateCallbacks', string>>;
 }
 
