@@ -1,3 +1,4 @@
+import { Entity as OrmEntity, PrimaryKey as OrmPrimaryKey, Property as OrmProperty } from '@mikro-orm/postgresql';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Principal } from './context';
 
@@ -72,4 +73,18 @@ export async function recordAudit(
     'run',
     em.getTransactionContext(),
   );
+}
+
+/** Maps the audit table for subgraphs whose ORM needs at least one entity to start. */
+@OrmEntity({ tableName: 'audit_log' })
+export class AuditLogEntity {
+  @OrmPrimaryKey({ type: 'bigint' }) id!: string;
+  @OrmProperty({ type: 'datetime' }) at!: Date;
+  @OrmProperty({ type: 'text' }) actorKind!: string;
+  @OrmProperty({ type: 'text', nullable: true }) actorId!: string | null;
+  @OrmProperty({ type: 'text' }) action!: string;
+  @OrmProperty({ type: 'text' }) targetType!: string;
+  @OrmProperty({ type: 'text', nullable: true }) targetId!: string | null;
+  @OrmProperty({ type: 'text' }) outcome!: string;
+  @OrmProperty({ type: 'json' }) details!: Record<string, unknown>;
 }

@@ -13,7 +13,8 @@ export interface DatabaseOptions {
   entities: Options['entities'];
   migrations: MigrationObject[];
   poolMax?: number;
-  debug?: boolean;
+  /** Called with every SQL statement (tests count queries with it). */
+  onQuery?: (sql: string) => void;
 }
 
 /** One MikroORM per subgraph, bound to its own schema. */
@@ -25,7 +26,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<MikroORM> 
     extensions: [Migrator],
     discovery: { disableDynamicFileAccess: true, requireEntitiesArray: true },
     allowGlobalContext: false,
-    debug: options.debug ?? false,
+    debug: options.onQuery ? ['query'] : false,
+    ...(options.onQuery ? { logger: (message: string) => options.onQuery!(message) } : {}),
     pool: { min: 0, max: options.poolMax ?? 10 },
     forceUtcTimezone: true,
     ensureDatabase: false,

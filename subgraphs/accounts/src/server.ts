@@ -18,9 +18,9 @@ export async function buildAccountsSchema(tokens: PlayerTokenSettings): Promise<
 }
 
 /** Builds the accounts service; nothing listens until handle.listen(). */
-export async function createAccountsService(config: AccountsConfig): Promise<ServiceHandle> {
+export async function createAccountsService(config: AccountsConfig, hooks: { onQuery?: (sql: string) => void } = {}): Promise<ServiceHandle> {
   const logger = createLogger('accounts', config.LOG_LEVEL);
-  const orm = await openAccountsDatabase(config.DATABASE_URL, config.DATABASE_POOL_MAX);
+  const orm = await openAccountsDatabase(config.DATABASE_URL, config.DATABASE_POOL_MAX, hooks.onQuery);
   const { schema } = await buildAccountsSchema({
     secret: new TextEncoder().encode(config.PLAYER_TOKEN_SECRET),
     ttlSeconds: config.PLAYER_TOKEN_TTL_SECONDS,

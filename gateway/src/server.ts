@@ -1,0 +1,194 @@
+import http from 'node:http';
+import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { ApolloServerPluginUsageReportingDisabled, ApolloServerPluginSchemaReportingDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import express from 'express';
+import { Kind, type DocumentNode, type OperationDefinitionNode, type FieldNode } from 'graphql';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
+import {
+  AppError,
+  ErrorCode,
+  INTERNAL_CONTEXT_HEADER,
+  InternalContextSigner,
+  MAX_BODY_BYTES,
+  bodyErrorHandler,
+  createLogger,
+  healthRoutes,
+  listenOn,
+  toPublicError,
+  unauthenticated,
+  type Principal,
+  type SubgraphName,
+} from '@coinslot/kernel';
+import { Authenticator } from './auth';
+import { createFetcher } from './fetcher';
+import type { EventBus } from './events';
+import { attachSubscriptions, type SubscriptionField } from './subscriptions';
+
+export interface GatewayContext extends BaseContext {
+  principal: Principal | null;
+}
+
+export interface GatewayOptions {
+  supergraphSdl: string;
+  subgraphUrls: Record<SubgraphName, string>;
+  internalContextSecret: string;
+  playerTokenSecret: string;
+  bus: EventBus;
+  subscriptions?: Record<string, SubscriptionField>;
+  logLevel?: string;
+  limits?: { maxDepth?: number; maxAliases?: number; maxCost?: number; maxTokens?: number };
+  /** Pages served beside the API (the cash desk comes with billing). */
+  routes?: (app: express.Express) => void;
+}
+
+export interface GatewayHandle {
+  httpServer: http.Server;
+  listen(port: number, host?: string): Promise<string>;
+  url(): string;
+  close(): Promise<void>;
+}
+
+/** Only __schema / __type / __typename at the root: what Sandbox needs before a key is set. */
+function isIntrospectionOnly(document: DocumentNode, operationName?: string | null): boolean {
+  const ops = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+  const op = operationName ? ops.find((o) => o.name?.value === operationName) : ops[0];
+  if (!op || op.operation !== 'query') return false;
+  return op.selectionSet.selections.every(
+    (s) => s.kind === Kind.FIELD && ['__schema', '__type', '__typename'].includes((s as FieldNode).name.value),
+  );
+}
+
+/** Builds the gateway: auth, limits, masked errors, signed contexts to subgraphs, graphql-ws. */
+export async function createGateway(options: GatewayOptions): Promise<GatewayHandle> {
+  process.env.APOLLO_TELEMETRY_DISABLED ??= '1';
+  const log = createLogger('gateway', options.logLevel);
+  const signer = new InternalContextSigner(options.internalContextSecret);
+  const fetcher = createFetcher();
+  const auth = new Authenticator(options.subgraphUrls.accounts, options.playerTokenSecret, signer, fetcher);
+  const limits = { maxDepth: 10, maxAliases: 15, maxCost: 5000, maxTokens: 2000, ...options.limits };
+
+  const gateway = new ApolloGateway({
+    supergraphSdl: options.supergraphSdl,
+    buildService: ({ name }) =>
+      new RemoteGraphQLDataSource<GatewayContext>({
+        url: options.subgraphUrls[name as SubgraphName],
+        fetcher: fetcher as never,
+        async willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>) {
+          // Built here from the authenticated principal only; a client's header never passes.
+          const principal = context.principal;
+          if (!principal) throw unauthenticated();
+          request.http?.headers.set(INTERNAL_CONTEXT_HEADER, await signer.sign(principal));
+        },
+      }),
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = http.createServer(app);
+
+  const authPlugin: ApolloServerPlugin<GatewayContext> = {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ contextValue, document, operationName }) {
+          if (!contextValue.principal && !isIntrospectionOnly(document, operationName)) throw unauthenticated();
+        },
+      };
+    },
+  };
+
+  let disposeWs: (() => Promise<void>) | null = null;
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway,
+    introspection: true,
+    csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    includeStacktraceInErrorResponses: false,
+    hideSchemaDetailsFromClientErrors: true,
+    parseOptions: { maxTokens: limits.maxTokens },
+    validationRules: [
+      maxDepthRule({ n: limits.maxDepth, ignoreIntrospection: true }),
+      maxAliasesRule({ n: limits.maxAliases }),
+      costLimitRule({ maxCost: limits.maxCost, ignoreIntrospection: true }),
+      maxDirectivesRule({ n: 20 }),
+    ],
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginUsageReportingDisabled(),
+      ApolloServerPluginSchemaReportingDisabled(),
+      ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
+      authPlugin,
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await disposeWs?.();
+            },
+          };
+        },
+      },
+    ],
+    formatError(formatted, error) {
+      const pub = toPublicError(formatted as never);
+      if (pub.extensions.code === ErrorCode.INTERNAL) log.error({ err: error }, 'internal error');
+      return pub as never;
+    },
+  });
+  await apollo.start();
+
+  healthRoutes(app, async () => true);
+  options.routes?.(app);
+  app.use(
+    '/graphql',
+    express.json({ limit: MAX_BODY_BYTES }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => {
+        if (req.headers[INTERNAL_CONTEXT_HEADER] !== undefined) {
+          throw new AppError(ErrorCode.FORBIDDEN, `The ${INTERNAL_CONTEXT_HEADER} header is internal and not accepted from clients.`);
+        }
+        return { principal: await auth.authenticate(req.headers.authorization) };
+      },
+    }),
+  );
+  app.use(bodyErrorHandler);
+
+  const ws = attachSubscriptions({
+    httpServer,
+    schema: gateway.schema!,
+    fields: options.subscriptions ?? {},
+    bus: options.bus,
+    auth,
+    log,
+    execute: async (document, variables, principal) => {
+      const res = await apollo.executeOperation<Record<string, unknown>>({ query: document as never, variables } as never, { contextValue: { principal } });
+      if (res.body.kind !== 'single') return { errors: [] };
+      return res.body.singleResult as never;
+    },
+  });
+  disposeWs = ws.dispose;
+
+  let baseUrl = '';
+  let closed = false;
+  return {
+    httpServer,
+    async listen(port, host = '127.0.0.1') {
+      baseUrl = await listenOn(httpServer, port, host);
+      return baseUrl;
+    },
+    url: () => baseUrl,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await apollo.stop();
+      if (httpServer.listening) await new Promise<void>((r) => httpServer.close(() => r()));
+      await options.bus.close();
+      fetcher.destroy();
+    },
+  };
+}

@@ -1,0 +1,12 @@
+import { createLogger, runUntilSignal } from '@coinslot/kernel';
+import { loadServiceConfig } from './config';
+import { createService } from './server';
+
+const config = loadServiceConfig();
+const logger = createLogger('channels', config.LOG_LEVEL);
+runUntilSignal('channels', logger, async () => {
+  const service = await createService(config);
+  const url = await service.listen(config.PORT, config.HOST);
+  logger.info({ url: `${url}/graphql` }, 'channels ready');
+  return service;
+});

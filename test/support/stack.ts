@@ -1,0 +1,81 @@
+import { SUBGRAPH_NAMES, type ServiceHandle, type SubgraphName } from '@coinslot/kernel';
+import { createTestDatabase, TEST_PLAYER_TOKEN_SECRET, TEST_SECRET, gql, bearer } from '@coinslot/testing';
+import { createGateway, type GatewayHandle } from '../../gateway/src/server';
+import { MemoryEventBus } from '../../gateway/src/events';
+import { composeSupergraph } from '../../gateway/src/compose';
+import { buildAllSubgraphSdl } from '../../scripts/lib/schemas';
+import { SUBGRAPH_FACTORIES } from '../../scripts/lib/services';
+import { seedDemo, type DemoSeed } from '../../scripts/lib/seed';
+
+export interface Stack {
+  gatewayUrl: string;
+  subgraphUrls: Record<SubgraphName, string>;
+  databaseUrl: string;
+  demo: DemoSeed;
+  bus: MemoryEventBus;
+  /** POST to the gateway with a bearer key or token. */
+  call<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string): ReturnType<typeof gql<T>>;
+  close(): Promise<void>;
+}
+
+/**
+ * The real thing, in-process: every subgraph on port 0 against its own cloned database, the
+ * gateway composed from the subgraphs' code, demo data seeded.
+ */
+export async function startStack(): Promise<Stack> {
+  const db = await createTestDatabase();
+  const env: NodeJS.ProcessEnv = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    DATABASE_URL: db.url,
+    DATABASE_POOL_MAX: '5',
+    INTERNAL_CONTEXT_SECRET: TEST_SECRET,
+    PLAYER_TOKEN_SECRET: TEST_PLAYER_TOKEN_SECRET,
+    PORT: '0',
+  };
+  const services: ServiceHandle[] = [];
+  const subgraphUrls = {} as Record<SubgraphName, string>;
+  const bus = new MemoryEventBus();
+  let gateway: GatewayHandle | undefined;
+  let demo: DemoSeed;
+  let gatewayUrl: string;
+  try {
+    // Until every subgraph has a factory (catalog lands with its issue step), start those that do.
+    for (const name of SUBGRAPH_NAMES.filter((n) => SUBGRAPH_FACTORIES[n])) {
+      const factory = SUBGRAPH_FACTORIES[name]!;
+      const service = await factory(env);
+      services.push(service);
+      subgraphUrls[name] = `${await service.listen(0)}/graphql`;
+    }
+    demo = await seedDemo(db.url);
+    const { supergraphSdl } = composeSupergraph(await buildAllSubgraphSdl());
+    gateway = await createGateway({
+      supergraphSdl,
+      subgraphUrls,
+      internalContextSecret: TEST_SECRET,
+      playerTokenSecret: TEST_PLAYER_TOKEN_SECRET,
+      bus,
+      logLevel: env.LOG_LEVEL,
+    });
+    gatewayUrl = `${await gateway.listen(0)}/graphql`;
+  } catch (err) {
+    await gateway?.close();
+    for (const s of services) await s.close();
+    await db.drop();
+    throw err;
+  }
+  const started = gateway;
+  return {
+    gatewayUrl,
+    subgraphUrls,
+    databaseUrl: db.url,
+    demo,
+    bus,
+    call: (query, variables = {}, token) => gql(gatewayUrl, query, variables, token ? bearer(token) : {}),
+    async close() {
+      await started.close();
+      for (const s of services) await s.close();
+      await db.drop();
+    },
+  };
+}
