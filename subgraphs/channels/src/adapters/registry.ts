@@ -1,5 +1,6 @@
 import type { AdapterFactory } from './types';
 import { factory as camara } from './camara/adapter';
+import { factory as card } from './card/adapter';
 import { factory as oneapi } from './oneapi/adapter';
 import { factory as parlayx } from './parlayx/adapter';
 import { factory as smpp } from './smpp/adapter';
@@ -10,6 +11,7 @@ import { factory as smpp } from './smpp/adapter';
  */
 export const ADAPTERS: Readonly<Record<string, AdapterFactory>> = {
   camara,
+  card,
   oneapi,
   parlayx,
   smpp,
