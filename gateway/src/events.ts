@@ -69,6 +69,7 @@ export class PgEventBus implements EventBus {
       }
     });
     client.on('error', (err) => {
+      if (this.closed) return;
       this.log.warn({ err }, 'event connection lost; reconnecting');
       this.client = null;
       void client.end().catch(() => undefined);

@@ -108,6 +108,7 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
     gateway,
     introspection: true,
     csrfPrevention: true,
+    stopOnTerminationSignals: false,
     allowBatchedHttpRequests: false,
     includeStacktraceInErrorResponses: false,
     hideSchemaDetailsFromClientErrors: true,

@@ -91,6 +91,8 @@ export async function createSubgraphServer(options: SubgraphServerOptions): Prom
     schema: options.schema,
     introspection: true,
     csrfPrevention: false,
+    // Shutdown is ours (runUntilSignal → close): Apollo's own signal handlers would race it.
+    stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),

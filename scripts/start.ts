@@ -1,0 +1,192 @@
+/**
+ * `npm start`: everything on one machine. A real PostgreSQL (embedded, data under .coinslot/,
+ * or DATABASE_URL), migrations, demo data, the five subgraphs and the gateway as separate
+ * processes, then .coinslot/demo.json. Ctrl-C stops everything, PostgreSQL included.
+ */
+process.env.APOLLO_TELEMETRY_DISABLED ??= '1';
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  DEFAULT_PORTS,
+  SUBGRAPH_NAMES,
+  portEnvName,
+  startEmbeddedPostgres,
+  urlEnvName,
+  withClient,
+  type EmbeddedPostgresHandle,
+  type ServiceName,
+} from '@coinslot/kernel';
+import { migrateAll } from './lib/migrate-all';
+import { seedDemo } from './lib/seed';
+
+const ROOT = path.join(__dirname, '..');
+const STATE = path.join(ROOT, '.coinslot');
+const ENTRY: Record<ServiceName, string> = {
+  gateway: 'gateway/src/main.ts',
+  accounts: 'subgraphs/accounts/src/main.ts',
+  catalog: 'subgraphs/catalog/src/main.ts',
+  billing: 'subgraphs/billing/src/main.ts',
+  'scratch-cards': 'subgraphs/scratch-cards/src/main.ts',
+  channels: 'subgraphs/channels/src/main.ts',
+};
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Secrets for this machine's demo, made once and kept beside the data. */
+function demoSecrets(): Record<string, string> {
+  const file = path.join(STATE, 'secrets.json');
+  const existing = readJson<Record<string, string>>(file);
+  if (existing) return existing;
+  const secrets = {
+    INTERNAL_CONTEXT_SECRET: randomBytes(32).toString('base64url'),
+    PLAYER_TOKEN_SECRET: randomBytes(32).toString('base64url'),
+    CREDENTIALS_KEY: randomBytes(32).toString('base64'),
+  };
+  fs.writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return secrets;
+}
+
+function port(service: ServiceName): number {
+  return Number(process.env[portEnvName(service)] ?? DEFAULT_PORTS[service]);
+}
+
+async function waitReady(service: ServiceName, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${service} exited with code ${child.exitCode}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port(service)}/readyz`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${service} was not ready within ${timeoutMs / 1000} s`);
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  fs.mkdirSync(STATE, { recursive: true });
+  const secrets = demoSecrets();
+  let pg: EmbeddedPostgresHandle | undefined;
+  let databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) {
+    const pgPort = Number(process.env.EMBEDDED_PG_PORT ?? 54329);
+    pg = await startEmbeddedPostgres({ dataDir: path.join(STATE, 'pg'), port: pgPort, persistent: true });
+    await withClient(pg.url, async (c) => {
+      const { rows } = await c.query(`select 1 from pg_database where datname = 'coinslot'`);
+      if (rows.length === 0) await c.query('create database coinslot');
+    });
+    databaseUrl = pg.url.replace(/\/postgres$/, '/coinslot');
+    console.log(`PostgreSQL (embedded) on 127.0.0.1:${pgPort}, data in .coinslot/pg`);
+  } else {
+    console.log('PostgreSQL from DATABASE_URL (nothing embedded)');
+  }
+
+  const children = new Map<ServiceName, ChildProcess>();
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\nStopping…');
+    await Promise.all(
+      [...children.values()].map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null) return resolve();
+            const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+            child.once('exit', () => {
+              clearTimeout(kill);
+              resolve();
+            });
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+    await pg?.stop().catch(() => undefined);
+    console.log('Stopped.');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+
+  try {
+    await migrateAll(databaseUrl);
+    const demoFile = path.join(STATE, 'demo.json');
+    const demo = await seedDemo(databaseUrl, readJson(demoFile));
+
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...secrets,
+      DATABASE_URL: databaseUrl,
+      APOLLO_TELEMETRY_DISABLED: '1',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    };
+    for (const name of SUBGRAPH_NAMES) env[urlEnvName(name)] = `http://127.0.0.1:${port(name)}/graphql`;
+    const services: ServiceName[] = [...SUBGRAPH_NAMES.filter((n) => fs.existsSync(path.join(ROOT, ENTRY[n]))), 'gateway'];
+    for (const service of services) {
+      const child = spawn(process.execPath, ['--import', 'tsx', ENTRY[service]], {
+        cwd: ROOT,
+        env: { ...env, PORT: String(port(service)) },
+        stdio: ['ignore', 'inherit', 'inherit'],
+        // Own process group: Ctrl-C reaches this script, which stops the services in order.
+        detached: true,
+      });
+      child.on('exit', (code, signal) => {
+        if (!stopping) {
+          console.error(`${service} stopped unexpectedly (${signal ?? code}); stopping everything.`);
+          void stop(1);
+        }
+      });
+      children.set(service, child);
+    }
+    await Promise.all(services.map((s) => waitReady(s, children.get(s)!)));
+
+    const gatewayUrl = `http://localhost:${port('gateway')}/graphql`;
+    fs.writeFileSync(
+      demoFile,
+      JSON.stringify({ gatewayUrl, portalApiKey: demo.portalApiKey, adminApiKey: demo.adminApiKey, ownerApiKey: demo.ownerApiKey }, null, 2) + '\n',
+      { mode: 0o600 },
+    );
+    console.log(`\nCoinslot is ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(`  Gateway + Apollo Sandbox  ${gatewayUrl}`);
+    console.log(`  Subscriptions (graphql-ws) ws://localhost:${port('gateway')}/graphql`);
+    for (const name of SUBGRAPH_NAMES.filter((n) => children.has(n))) {
+      console.log(`  ${name.padEnd(25)} http://127.0.0.1:${port(name)}/graphql (gateway-signed requests only)`);
+    }
+    console.log(`  Demo keys                 .coinslot/demo.json`);
+    console.log('Press Ctrl-C to stop.');
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : err);
+    await stop(1);
+  }
+}
+
+/**
+ * Ctrl-C signals the whole terminal process group, PostgreSQL included, which would then stop
+ * under the running services. So the real work runs detached, and this foreground process only
+ * turns Ctrl-C into one orderly stop: services first, PostgreSQL last.
+ */
+if (process.env.COINSLOT_SUPERVISED === '1') {
+  void main();
+} else {
+  const child = spawn(process.execPath, [...process.execArgv, __filename, ...process.argv.slice(2)], {
+    env: { ...process.env, COINSLOT_SUPERVISED: '1' },
+    stdio: 'inherit',
+    detached: true,
+  });
+  const forward = () => child.kill('SIGTERM');
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  child.on('exit', (code) => process.exit(code ?? 0));
+}
