@@ -6,7 +6,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { ApolloServerPluginUsageReportingDisabled, ApolloServerPluginSchemaReportingDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
-import { Kind, type DocumentNode, type OperationDefinitionNode, type FieldNode } from 'graphql';
+import { Kind, type GraphQLError, type ValidationContext, type DocumentNode, type OperationDefinitionNode, type FieldNode } from 'graphql';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
@@ -103,6 +103,11 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
     },
   };
 
+  const reject = {
+    exposeLimits: true,
+    propagateOnRejection: false,
+    onReject: [(ctx: ValidationContext | null, err: GraphQLError) => ctx?.reportError(err)],
+  };
   let disposeWs: (() => Promise<void>) | null = null;
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
@@ -114,10 +119,11 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
     hideSchemaDetailsFromClientErrors: true,
     parseOptions: { maxTokens: limits.maxTokens },
     validationRules: [
-      maxDepthRule({ n: limits.maxDepth, ignoreIntrospection: true }),
-      maxAliasesRule({ n: limits.maxAliases }),
-      costLimitRule({ maxCost: limits.maxCost, ignoreIntrospection: true }),
-      maxDirectivesRule({ n: 20 }),
+      // Reported as validation errors (BAD_USER_INPUT), not thrown (which would be INTERNAL).
+      maxDepthRule({ n: limits.maxDepth, ignoreIntrospection: true, ...reject }),
+      maxAliasesRule({ n: limits.maxAliases, ...reject }),
+      costLimitRule({ maxCost: limits.maxCost, ignoreIntrospection: true, ...reject }),
+      maxDirectivesRule({ n: 20, ...reject }),
     ],
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),

@@ -1,4 +1,4 @@
-import { migrate, type MikroORM } from '@coinslot/kernel';
+import { migrate, migrateJobs, type MikroORM } from '@coinslot/kernel';
 import { SUBGRAPH_DATABASES } from './subgraphs';
 
 /** Migrates every subgraph's schema in one database, each with its own migration history. */
@@ -10,5 +10,6 @@ export async function migrateAll(url: string): Promise<void> {
     } finally {
       await orm.close(true);
     }
+    if (db.jobs) await migrateJobs(url, db.schema);
   }
 }

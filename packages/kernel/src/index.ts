@@ -16,3 +16,4 @@ export * from './audit';
 export * from './request-context';
 export * from './server';
 export * from './keys';
+export * from './jobs';
