@@ -23,7 +23,8 @@ import { migrateAll } from './lib/migrate-all';
 import { seedDemo } from './lib/seed';
 
 const ROOT = path.join(__dirname, '..');
-const STATE = path.join(ROOT, '.coinslot');
+/** Where the embedded data, secrets and demo.json live (benchmarks use a throw-away one). */
+const STATE = process.env.COINSLOT_STATE_DIR ?? path.join(ROOT, '.coinslot');
 const ENTRY: Record<ServiceName, string> = {
   gateway: 'gateway/src/main.ts',
   accounts: 'subgraphs/accounts/src/main.ts',

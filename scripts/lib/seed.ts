@@ -1,5 +1,17 @@
 import { seedAccounts, type DemoKeys } from '../../subgraphs/accounts/src/seed';
 import { openAccountsDatabase } from '../../subgraphs/accounts/src/database';
+import { openCatalogDatabase } from '../../subgraphs/catalog/src/database';
+import { seedCatalog } from '../../subgraphs/catalog/src/seed';
+import type { MikroORM } from '@coinslot/kernel';
+
+async function withOrm<T>(open: (url: string, poolMax?: number) => Promise<MikroORM>, url: string, fn: (orm: MikroORM) => Promise<T>): Promise<T> {
+  const orm = await open(url, 2);
+  try {
+    return await fn(orm);
+  } finally {
+    await orm.close(true);
+  }
+}
 
 export interface DemoSeed extends DemoKeys {
   merchantId: string;
@@ -12,11 +24,7 @@ export interface DemoSeed extends DemoKeys {
  * and schema. Idempotent; reuses still-valid keys from an earlier demo.json.
  */
 export async function seedDemo(url: string, previous?: Partial<DemoKeys>): Promise<DemoSeed> {
-  const accounts = await openAccountsDatabase(url, 2);
-  try {
-    const seed = await seedAccounts(accounts, previous);
-    return seed;
-  } finally {
-    await accounts.close(true);
-  }
+  const accounts = await withOrm(openAccountsDatabase, url, (orm) => seedAccounts(orm, previous));
+  await withOrm(openCatalogDatabase, url, (orm) => seedCatalog(orm, { merchantId: accounts.merchantId, virtualCurrency: accounts.virtualCurrency }));
+  return accounts;
 }

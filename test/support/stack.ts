@@ -40,9 +40,9 @@ export async function startStack(): Promise<Stack> {
   let demo: DemoSeed;
   let gatewayUrl: string;
   try {
-    // Until every subgraph has a factory (catalog lands with its issue step), start those that do.
-    for (const name of SUBGRAPH_NAMES.filter((n) => SUBGRAPH_FACTORIES[n])) {
-      const factory = SUBGRAPH_FACTORIES[name]!;
+    for (const name of SUBGRAPH_NAMES) {
+      const factory = SUBGRAPH_FACTORIES[name];
+      if (!factory) throw new Error(`no factory for ${name}`);
       const service = await factory(env);
       services.push(service);
       subgraphUrls[name] = `${await service.listen(0)}/graphql`;
