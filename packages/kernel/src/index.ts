@@ -17,3 +17,4 @@ export * from './request-context';
 export * from './server';
 export * from './keys';
 export * from './jobs';
+export * from './internal-client';
