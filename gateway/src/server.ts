@@ -33,6 +33,7 @@ import { attachSubscriptions, type SubscriptionField } from './subscriptions';
 
 export interface GatewayContext extends BaseContext {
   principal: Principal | null;
+  clientIp?: string;
 }
 
 export interface GatewayOptions {
@@ -44,6 +45,7 @@ export interface GatewayOptions {
   subscriptions?: Record<string, SubscriptionField>;
   logLevel?: string;
   limits?: { maxDepth?: number; maxAliases?: number; maxCost?: number; maxTokens?: number };
+  trustProxy?: string | boolean;
   /** Pages served beside the API (the cash desk comes with billing). */
   routes?: (app: express.Express) => void;
 }
@@ -84,13 +86,15 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
           // Built here from the authenticated principal only; a client's header never passes.
           const principal = context.principal;
           if (!principal) throw unauthenticated();
-          request.http?.headers.set(INTERNAL_CONTEXT_HEADER, await signer.sign(principal));
+          request.http?.headers.set(INTERNAL_CONTEXT_HEADER, await signer.sign(principal, { clientIp: context.clientIp }));
         },
       }),
   });
 
   const app = express();
   app.disable('x-powered-by');
+  // Behind a load balancer, set TRUST_PROXY (e.g. "loopback, 10.0.0.0/8") so req.ip is the client's.
+  app.set('trust proxy', options.trustProxy ?? false);
   const httpServer = http.createServer(app);
 
   const authPlugin: ApolloServerPlugin<GatewayContext> = {
@@ -150,6 +154,24 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
   await apollo.start();
 
   healthRoutes(app, async () => true);
+  // Single-use download links minted by a subgraph (scratch-card printing exports) are served
+  // through the gateway, the only public address; the token in the path is the authorisation.
+  app.get('/exports/scratch-cards/:token', async (req, res) => {
+    const base = options.subgraphUrls['scratch-cards'].replace(/\/graphql$/, '');
+    try {
+      const upstream = await fetcher(`${base}/exports/${encodeURIComponent(req.params.token)}`);
+      res.status(upstream.status);
+      for (const h of ['content-type', 'content-disposition', 'cache-control']) {
+        const v = upstream.headers.get(h);
+        if (v) res.setHeader(h, v);
+      }
+      upstream.body.pipe(res);
+    } catch (err) {
+      log.warn({ err }, 'export download failed');
+      if (!res.headersSent) res.status(502).json({ errors: [{ message: 'Export unavailable.', extensions: { code: 'INTERNAL' } }] });
+      else res.destroy();
+    }
+  });
   options.routes?.(app);
   app.use(
     '/graphql',
@@ -159,7 +181,7 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
         if (req.headers[INTERNAL_CONTEXT_HEADER] !== undefined) {
           throw new AppError(ErrorCode.FORBIDDEN, `The ${INTERNAL_CONTEXT_HEADER} header is internal and not accepted from clients.`);
         }
-        return { principal: await auth.authenticate(req.headers.authorization) };
+        return { principal: await auth.authenticate(req.headers.authorization), clientIp: req.ip };
       },
     }),
   );

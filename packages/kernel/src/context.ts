@@ -13,6 +13,12 @@ export type Principal =
   | { kind: 'admin'; adminId: string; role: AdminRole }
   | { kind: 'service'; service: string };
 
+/** Facts about the request the gateway vouches for, beside the principal. */
+export interface RequestMeta {
+  /** The client's address as the gateway saw it (rate limits, audit). */
+  clientIp?: string;
+}
+
 const ISSUER = 'coinslot-gateway';
 const AUDIENCE = 'coinslot-subgraph';
 
@@ -25,8 +31,9 @@ export async function signInternalContext(
   principal: Principal,
   secret: string,
   ttlSeconds = 120,
+  meta: RequestMeta = {},
 ): Promise<string> {
-  return new SignJWT({ p: principal })
+  return new SignJWT({ p: principal, m: meta })
     .setProtectedHeader({ alg: 'HS256' })
     .setIssuer(ISSUER)
     .setAudience(AUDIENCE)
@@ -37,6 +44,14 @@ export async function signInternalContext(
 
 /** Verifies the header value; anything unsigned, forged or expired is UNAUTHENTICATED. */
 export async function verifyInternalContext(token: string | undefined, secret: string): Promise<Principal> {
+  return (await readInternalContext(token, secret)).principal;
+}
+
+/** Like verifyInternalContext, with the request facts the gateway signed. */
+export async function readInternalContext(
+  token: string | undefined,
+  secret: string,
+): Promise<{ principal: Principal; meta: RequestMeta }> {
   if (!token) throw unauthenticated('Missing internal context: subgraphs are reached only through the gateway.');
   try {
     const { payload } = await jwtVerify(token, key(secret), {
@@ -46,7 +61,7 @@ export async function verifyInternalContext(token: string | undefined, secret: s
     });
     const p = payload.p as Principal | undefined;
     if (!p || typeof p !== 'object' || !('kind' in p)) throw new Error('no principal');
-    return p;
+    return { principal: p, meta: (payload.m as RequestMeta | undefined) ?? {} };
   } catch {
     throw unauthenticated('Invalid internal context.');
   }
@@ -62,12 +77,12 @@ export class InternalContextSigner {
     private readonly ttlSeconds = 120,
   ) {}
 
-  async sign(principal: Principal): Promise<string> {
-    const cacheKey = JSON.stringify(principal);
+  async sign(principal: Principal, meta: RequestMeta = {}): Promise<string> {
+    const cacheKey = JSON.stringify([principal, meta]);
     const now = Date.now();
     const hit = this.cache.get(cacheKey);
     if (hit && hit.until > now) return hit.token;
-    const token = await signInternalContext(principal, this.secret, this.ttlSeconds);
+    const token = await signInternalContext(principal, this.secret, this.ttlSeconds, meta);
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(cacheKey, { token, until: now + (this.ttlSeconds * 1000) / 2 });
     return token;

@@ -7,6 +7,8 @@ import { forbidden, notFound } from './errors';
 /** What every resolver of a subgraph receives. */
 export interface RequestContext {
   principal: Principal;
+  /** The client's address, as the gateway signed it (null for service calls). */
+  clientIp: string | null;
   /** A fork of the subgraph's EntityManager for this request only. */
   em: EntityManager;
   log: Logger;

@@ -9,7 +9,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import type { GraphQLSchema } from 'graphql';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import { INTERNAL_CONTEXT_HEADER, verifyInternalContext } from './context';
+import { INTERNAL_CONTEXT_HEADER, readInternalContext } from './context';
 import { toPublicError } from './errors';
 import type { RequestContext } from './request-context';
 
@@ -120,11 +120,11 @@ export async function createSubgraphServer(options: SubgraphServerOptions): Prom
     expressMiddleware(apollo, {
       context: async ({ req }) => {
         const header = req.headers[INTERNAL_CONTEXT_HEADER];
-        const principal = await verifyInternalContext(
+        const { principal, meta } = await readInternalContext(
           Array.isArray(header) ? header[0] : header,
           options.secret,
         );
-        return { principal, em: orm.em.fork(), log: logger, loaders: new Map() };
+        return { principal, clientIp: meta.clientIp ?? null, em: orm.em.fork(), log: logger, loaders: new Map() };
       },
     }),
   );
