@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
+import Redis from 'ioredis';
 import { Client } from 'pg';
 import type { Logger } from 'pino';
+import { EVENTS_CHANNEL } from '@coinslot/kernel';
 
 /** Where status events from subgraphs reach the gateway. */
 export interface EventBus {
@@ -8,8 +10,7 @@ export interface EventBus {
   close(): Promise<void>;
 }
 
-/** The PostgreSQL channel subgraphs NOTIFY on: payload {"topic": …, "payload": …}. */
-export const EVENTS_CHANNEL = 'coinslot_events';
+export { EVENTS_CHANNEL };
 
 class LocalTopics {
   private readonly emitter = new EventEmitter().setMaxListeners(0);
@@ -92,5 +93,52 @@ export class PgEventBus implements EventBus {
   async close(): Promise<void> {
     this.closed = true;
     await this.client?.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Redis pub/sub: every gateway instance subscribes to the one events channel, so a client
+ * connected to any instance sees every event, wherever the subgraph published it.
+ */
+export class RedisEventBus implements EventBus {
+  private readonly topics = new LocalTopics();
+  private readonly redis: Redis;
+
+  constructor(url: string, log: Logger) {
+    this.redis = new Redis(url, { maxRetriesPerRequest: null });
+    this.redis.on('error', (err) => log.warn({ err }, 'redis event connection error'));
+    this.redis.on('message', (channel: string, message: string) => {
+      if (channel !== EVENTS_CHANNEL) return;
+      try {
+        const { topic, payload } = JSON.parse(message) as { topic: string; payload: unknown };
+        this.topics.publish(topic, payload);
+      } catch (err) {
+        log.warn({ err }, 'unreadable event message');
+      }
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.redis.subscribe(EVENTS_CHANNEL);
+  }
+
+  subscribe(topic: string, handler: (payload: unknown) => void) {
+    return this.topics.subscribe(topic, handler);
+  }
+
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => undefined);
+  }
+}
+
+/** Both: events published to PostgreSQL (one machine) or Redis (many) reach subscribers. */
+export class CombinedEventBus implements EventBus {
+  constructor(private readonly buses: EventBus[]) {}
+  subscribe(topic: string, handler: (payload: unknown) => void) {
+    const offs = this.buses.map((b) => b.subscribe(topic, handler));
+    return () => offs.forEach((off) => off());
+  }
+  async close(): Promise<void> {
+    await Promise.all(this.buses.map((b) => b.close()));
   }
 }

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createLogger, runUntilSignal } from '@coinslot/kernel';
 import { loadGatewayConfig, subgraphUrls } from './config';
-import { MemoryEventBus, PgEventBus, type EventBus } from './events';
+import { CombinedEventBus, MemoryEventBus, PgEventBus, RedisEventBus, type EventBus } from './events';
 import { createGateway } from './server';
 
 const config = loadGatewayConfig();
@@ -14,12 +14,18 @@ const logger = createLogger('gateway', config.LOG_LEVEL);
 runUntilSignal('gateway', logger, async () => {
   const supergraphPath = config.SUPERGRAPH_PATH ?? path.join(__dirname, '..', '..', 'schema', 'supergraph.graphql');
   const supergraphSdl = fs.readFileSync(supergraphPath, 'utf8');
-  let bus: EventBus = new MemoryEventBus();
+  const buses: EventBus[] = [];
   if (config.DATABASE_URL) {
     const pg = new PgEventBus(config.DATABASE_URL, logger);
     await pg.start();
-    bus = pg;
+    buses.push(pg);
   }
+  if (config.REDIS_URL) {
+    const redis = new RedisEventBus(config.REDIS_URL, logger);
+    await redis.start();
+    buses.push(redis);
+  }
+  const bus: EventBus = buses.length === 0 ? new MemoryEventBus() : buses.length === 1 ? buses[0]! : new CombinedEventBus(buses);
   const gateway = await createGateway({
     supergraphSdl,
     subgraphUrls: subgraphUrls(config),

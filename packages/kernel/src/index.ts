@@ -18,3 +18,4 @@ export * from './server';
 export * from './keys';
 export * from './jobs';
 export * from './internal-client';
+export * from './events';
