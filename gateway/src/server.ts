@@ -30,6 +30,7 @@ import { Authenticator } from './auth';
 import { createFetcher } from './fetcher';
 import type { EventBus } from './events';
 import { attachSubscriptions, type SubscriptionField } from './subscriptions';
+import { SUBSCRIPTION_FIELDS } from './subscription-fields';
 
 export interface GatewayContext extends BaseContext {
   principal: Principal | null;
@@ -190,7 +191,7 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
   const ws = attachSubscriptions({
     httpServer,
     schema: gateway.schema!,
-    fields: options.subscriptions ?? {},
+    fields: options.subscriptions ?? SUBSCRIPTION_FIELDS,
     bus: options.bus,
     auth,
     log,
