@@ -21,4 +21,4 @@ COPY --from=deps /app/node_modules node_modules
 COPY . .
 USER node
 # gateway → gateway/src/main.ts, subgraphs → subgraphs/<name>/src/main.ts, migrate → scripts/migrate.ts
-CMD ["sh", "-c", "case \"$SERVICE_ENTRY\" in gateway) exec node --import tsx gateway/src/main.ts;; migrate) exec node --import tsx scripts/migrate.ts;; *) exec node --import tsx subgraphs/$SERVICE_ENTRY/src/main.ts;; esac"]
+CMD ["sh", "-c", "case \"$SERVICE_ENTRY\" in gateway) exec node --import tsx gateway/src/main.ts;; migrate) exec node --import tsx scripts/migrate.ts;; simulators) exec node --import tsx subgraphs/channels/src/simulators-main.ts;; *) exec node --import tsx subgraphs/$SERVICE_ENTRY/src/main.ts;; esac"]

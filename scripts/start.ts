@@ -1,7 +1,8 @@
 /**
  * `npm start`: everything on one machine. A real PostgreSQL (embedded, data under .coinslot/,
- * or DATABASE_URL), migrations, demo data, the five subgraphs and the gateway as separate
- * processes, then .coinslot/demo.json. Ctrl-C stops everything, PostgreSQL included.
+ * or DATABASE_URL), the carrier/PSP simulators, migrations, demo data, the five subgraphs and
+ * the gateway as separate processes, then .coinslot/demo.json. Ctrl-C stops everything,
+ * PostgreSQL included.
  */
 process.env.APOLLO_TELEMETRY_DISABLED ??= '1';
 
@@ -21,6 +22,7 @@ import {
 } from '@coinslot/kernel';
 import { migrateAll } from './lib/migrate-all';
 import { seedDemo } from './lib/seed';
+import type { DemoSimulators } from '../subgraphs/channels/src/seed';
 
 const ROOT = path.join(__dirname, '..');
 /** Where the embedded data, secrets and demo.json live (benchmarks use a throw-away one). */
@@ -33,6 +35,7 @@ const ENTRY: Record<ServiceName, string> = {
   'scratch-cards': 'subgraphs/scratch-cards/src/main.ts',
   channels: 'subgraphs/channels/src/main.ts',
 };
+const SIMULATORS_ENTRY = 'subgraphs/channels/src/simulators-main.ts';
 
 function readJson<T>(file: string): T | undefined {
   try {
@@ -46,7 +49,13 @@ function readJson<T>(file: string): T | undefined {
 function demoSecrets(): Record<string, string> {
   const file = path.join(STATE, 'secrets.json');
   const existing = readJson<Record<string, string>>(file);
-  if (existing) return existing;
+  if (existing?.CREDENTIALS_KEY) return existing;
+  if (existing) {
+    // Made before channels encrypted credentials: add the key, keep the rest.
+    const upgraded = { ...existing, CREDENTIALS_KEY: randomBytes(32).toString('base64') };
+    fs.writeFileSync(file, JSON.stringify(upgraded, null, 2), { mode: 0o600 });
+    return upgraded;
+  }
   const secrets = {
     INTERNAL_CONTEXT_SECRET: randomBytes(32).toString('base64url'),
     PLAYER_TOKEN_SECRET: randomBytes(32).toString('base64url'),
@@ -54,6 +63,18 @@ function demoSecrets(): Record<string, string> {
   };
   fs.writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
+}
+
+/** scratch-cards' HMAC key (activation codes) and vault key, made once: changing them orphans every card. */
+function withScratchCardKeys(secrets: Record<string, string>): Record<string, string> {
+  if (secrets.CARD_CODE_KEY && secrets.CARD_VAULT_KEY) return secrets;
+  const upgraded = {
+    ...secrets,
+    CARD_CODE_KEY: secrets.CARD_CODE_KEY ?? randomBytes(32).toString('base64'),
+    CARD_VAULT_KEY: secrets.CARD_VAULT_KEY ?? randomBytes(32).toString('base64'),
+  };
+  fs.writeFileSync(path.join(STATE, 'secrets.json'), JSON.stringify(upgraded, null, 2), { mode: 0o600 });
+  return upgraded;
 }
 
 function port(service: ServiceName): number {
@@ -75,10 +96,34 @@ async function waitReady(service: ServiceName, child: ChildProcess, timeoutMs = 
   throw new Error(`${service} was not ready within ${timeoutMs / 1000} s`);
 }
 
+/** simulators-main writes its file (atomically) once every simulator listens. */
+async function waitSimulators(file: string, child: ChildProcess, timeoutMs = 30_000): Promise<DemoSimulators> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`the simulators exited with code ${child.exitCode}`);
+    const info = readJson<DemoSimulators & { pid?: number }>(file);
+    if (info && info.pid === child.pid) return info;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the simulators were not ready within ${timeoutMs / 1000} s`);
+}
+
+function stopChild(child: ChildProcess | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   fs.mkdirSync(STATE, { recursive: true });
-  const secrets = demoSecrets();
+  const secrets = withScratchCardKeys(demoSecrets());
   let pg: EmbeddedPostgresHandle | undefined;
   let databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) {
@@ -95,25 +140,15 @@ async function main(): Promise<void> {
   }
 
   const children = new Map<ServiceName, ChildProcess>();
+  let simulators: ChildProcess | undefined;
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     console.log('\nStopping…');
-    await Promise.all(
-      [...children.values()].map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null) return resolve();
-            const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
-            child.once('exit', () => {
-              clearTimeout(kill);
-              resolve();
-            });
-            child.kill('SIGTERM');
-          }),
-      ),
-    );
+    await Promise.all([...children.values()].map((child) => stopChild(child)));
+    // The simulators after the services (whose adapters are connected to them), PostgreSQL last.
+    await stopChild(simulators);
     await pg?.stop().catch(() => undefined);
     console.log('Stopped.');
     process.exit(code);
@@ -122,23 +157,47 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop(0));
 
   try {
+    // The carrier and PSP simulators first: they mint the credentials the seed provisions.
+    const simulatorsFile = path.join(STATE, 'simulators.json');
+    fs.rmSync(simulatorsFile, { force: true });
+    simulators = spawn(process.execPath, ['--import', 'tsx', SIMULATORS_ENTRY], {
+      cwd: ROOT,
+      env: { ...process.env, SIMULATORS_FILE: simulatorsFile, CHANNELS_PORT: String(port('channels')) },
+      stdio: ['ignore', 'inherit', 'inherit'],
+      detached: true,
+    });
+    simulators.on('exit', (code, signal) => {
+      if (!stopping) {
+        console.error(`the simulators stopped unexpectedly (${signal ?? code}); stopping everything.`);
+        void stop(1);
+      }
+    });
+    const sims = await waitSimulators(simulatorsFile, simulators);
+
+    const { CREDENTIALS_KEY, CARD_CODE_KEY, CARD_VAULT_KEY, ...common } = secrets;
+    const credentialsKeys = `demo:${CREDENTIALS_KEY}`;
     await migrateAll(databaseUrl);
     const demoFile = path.join(STATE, 'demo.json');
-    const demo = await seedDemo(databaseUrl, readJson(demoFile));
+    const demo = await seedDemo(databaseUrl, readJson(demoFile), { simulators: sims, credentialsKeys });
 
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      ...secrets,
+      ...common,
       DATABASE_URL: databaseUrl,
       APOLLO_TELEMETRY_DISABLED: '1',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     };
     for (const name of SUBGRAPH_NAMES) env[urlEnvName(name)] = `http://127.0.0.1:${port(name)}/graphql`;
+    // Only channels holds the credentials key; it hands outcomes back to billing's endpoint.
+    const serviceEnv: Partial<Record<ServiceName, NodeJS.ProcessEnv>> = {
+      channels: { CREDENTIALS_KEYS: credentialsKeys, OUTCOME_WEBHOOK_URL: `http://127.0.0.1:${port('billing')}/graphql` },
+      'scratch-cards': { CARD_CODE_KEY, CARD_VAULT_KEY, PUBLIC_BASE_URL: `http://localhost:${port('gateway')}` },
+    };
     const services: ServiceName[] = [...SUBGRAPH_NAMES.filter((n) => fs.existsSync(path.join(ROOT, ENTRY[n]))), 'gateway'];
     for (const service of services) {
       const child = spawn(process.execPath, ['--import', 'tsx', ENTRY[service]], {
         cwd: ROOT,
-        env: { ...env, PORT: String(port(service)) },
+        env: { ...env, ...serviceEnv[service], PORT: String(port(service)) },
         stdio: ['ignore', 'inherit', 'inherit'],
         // Own process group: Ctrl-C reaches this script, which stops the services in order.
         detached: true,
@@ -165,6 +224,8 @@ async function main(): Promise<void> {
     for (const name of SUBGRAPH_NAMES.filter((n) => children.has(n))) {
       console.log(`  ${name.padEnd(25)} http://127.0.0.1:${port(name)}/graphql (gateway-signed requests only)`);
     }
+    const shown = path.relative(ROOT, simulatorsFile);
+    console.log(`  Carrier/PSP simulators    ${shown.startsWith('..') ? simulatorsFile : shown}`);
     console.log(`  Demo keys                 .coinslot/demo.json`);
     console.log('Press Ctrl-C to stop.');
   } catch (err) {

@@ -23,8 +23,6 @@ const PENDING: Record<string, string> = {
   CreateScratchCardBatch: 'scratch-cards',
   ApproveScratchCardBatch: 'scratch-cards',
   ExportScratchCardBatch: 'scratch-cards',
-  Channels: 'channels',
-  ChannelInteractions: 'channels',
 };
 
 describe('client contract', () => {

@@ -1,4 +1,4 @@
-import { SUBGRAPH_NAMES, type ServiceHandle, type SubgraphName } from '@coinslot/kernel';
+import { SUBGRAPH_NAMES, urlEnvName, type ServiceHandle, type SubgraphName } from '@coinslot/kernel';
 import { createTestDatabase, TEST_PLAYER_TOKEN_SECRET, TEST_SECRET, gql, bearer } from '@coinslot/testing';
 import { createGateway, type GatewayHandle } from '../../gateway/src/server';
 import { MemoryEventBus } from '../../gateway/src/events';
@@ -31,6 +31,11 @@ export async function startStack(): Promise<Stack> {
     DATABASE_POOL_MAX: '5',
     INTERNAL_CONTEXT_SECRET: TEST_SECRET,
     PLAYER_TOKEN_SECRET: TEST_PLAYER_TOKEN_SECRET,
+    // channels encrypts carrier credentials at rest (id:base64 of 32 bytes; a test-only key).
+    CREDENTIALS_KEYS: `test:${Buffer.alloc(32, 7).toString('base64')}`,
+    // scratch-cards: HMAC key of activation codes and AES key of the code vault (test-only keys).
+    CARD_CODE_KEY: Buffer.alloc(32, 11).toString('base64'),
+    CARD_VAULT_KEY: Buffer.alloc(32, 13).toString('base64'),
     PORT: '0',
   };
   const services: ServiceHandle[] = [];
@@ -46,6 +51,8 @@ export async function startStack(): Promise<Stack> {
       const service = await factory(env);
       services.push(service);
       subgraphUrls[name] = `${await service.listen(0)}/graphql`;
+      // Later subgraphs call earlier ones directly (e.g. scratch-cards → accounts, catalog, billing).
+      env[urlEnvName(name)] = subgraphUrls[name];
     }
     demo = await seedDemo(db.url);
     const { supergraphSdl } = composeSupergraph(await buildAllSubgraphSdl());

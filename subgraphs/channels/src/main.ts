@@ -7,6 +7,7 @@ const logger = createLogger('channels', config.LOG_LEVEL);
 runUntilSignal('channels', logger, async () => {
   const service = await createService(config);
   const url = await service.listen(config.PORT, config.HOST);
+  await service.startJobs();
   logger.info({ url: `${url}/graphql` }, 'channels ready');
   return service;
 });

@@ -4,6 +4,7 @@ import { factory as card } from './card/adapter';
 import { factory as oneapi } from './oneapi/adapter';
 import { factory as parlayx } from './parlayx/adapter';
 import { factory as smpp } from './smpp/adapter';
+import { factory as wallet } from './wallet/adapter';
 
 /**
  * Every adapter, by code. Adding a carrier protocol is one folder plus one line here; a test
@@ -15,6 +16,7 @@ export const ADAPTERS: Readonly<Record<string, AdapterFactory>> = {
   oneapi,
   parlayx,
   smpp,
+  wallet,
 };
 
 export function adapterFactory(code: string): AdapterFactory {

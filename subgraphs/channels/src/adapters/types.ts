@@ -50,6 +50,12 @@ export interface Capabilities {
   /** ISO 4217 codes, or '*' for any. */
   currencies: readonly string[] | '*';
   refunds: 'none' | 'full' | 'partial';
+  /**
+   * Who executes the procedures: 'channels' (this adapter talks to a provider) or 'billing'
+   * (an internal channel such as the coin wallet, run by billing against the accounts ledger;
+   * its adapter throws ProcedureNotSupported). Absent means 'channels'.
+   */
+  executedBy?: 'channels' | 'billing';
 }
 
 /** A procedure request. `reference` is ours and stable across retries of one attempt. */

@@ -307,10 +307,17 @@ describe('settlement over SFTP (loopback simulator)', () => {
     // Raw publishing: a marker-less file is skipped; a timed late file shows up by itself.
     const raw = renderSettlementFile([row({ merchantReference: 'R', grossAmount: 30n })]);
     sim.control.publish('ER_V1_W_20250317.csv', raw, { withDoneMarker: false });
-    sim.control.publish('ER_V1_M_20250318.csv', raw, { lateMs: 20 });
+    // Late by more than one SFTP round trip takes under load (20 ms was not, with busy workers).
+    sim.control.publish('ER_V1_M_20250318.csv', raw, { lateMs: 1_500 });
     expect((await fetchSettlementFiles(config(), { since: '2025-03-17' })).map((f) => f.name)).toEqual([]);
-    await new Promise((r) => setTimeout(r, 60));
-    expect((await fetchSettlementFiles(config(), { since: '2025-03-17' })).map((f) => f.name)).toEqual(['ER_V1_M_20250318.csv']);
+    let names: string[] = [];
+    for (let i = 0; i < 40 && names.length === 0; i += 1) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (sim.control.files().includes('ER_V1_M_20250318.csv')) {
+        names = (await fetchSettlementFiles(config(), { since: '2025-03-17' })).map((f) => f.name);
+      }
+    }
+    expect(names).toEqual(['ER_V1_M_20250318.csv']);
   });
 
   test('a bad trailer fetched over SFTP is refused as a whole', async () => {
