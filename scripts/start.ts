@@ -192,6 +192,9 @@ async function main(): Promise<void> {
     const serviceEnv: Partial<Record<ServiceName, NodeJS.ProcessEnv>> = {
       channels: { CREDENTIALS_KEYS: credentialsKeys, OUTCOME_WEBHOOK_URL: `http://127.0.0.1:${port('billing')}/graphql` },
       'scratch-cards': { CARD_CODE_KEY, CARD_VAULT_KEY, PUBLIC_BASE_URL: `http://localhost:${port('gateway')}` },
+      // Cash-desk links point at the gateway; outside production billing derives its WEBHOOK_KEY
+      // from the (persisted) internal-context secret, so webhook secrets survive restarts.
+      billing: { PUBLIC_BASE_URL: `http://localhost:${port('gateway')}` },
     };
     const services: ServiceName[] = [...SUBGRAPH_NAMES.filter((n) => fs.existsSync(path.join(ROOT, ENTRY[n]))), 'gateway'];
     for (const service of services) {

@@ -9,6 +9,15 @@ import {
   type Principal,
 } from '@coinslot/kernel';
 import type { Fetcher } from './fetcher';
+import { cashDeskPrincipal, verifyCashDeskToken } from './cash-desk/token';
+
+export interface AuthenticatorOptions {
+  /**
+   * Also accept billing's cash-desk tokens, as their player limited to their one payment
+   * (cash-desk/scope.ts). Only graphql-ws turns this on: on HTTP such a token is refused.
+   */
+  acceptCashDeskTokens?: boolean;
+}
 
 interface CredentialAnswer {
   data?: { _credential: { kind: string; merchantId: string | null; portalId: string | null; adminId: string | null; role: string | null } | null };
@@ -30,6 +39,7 @@ export class Authenticator {
     playerTokenSecret: string,
     private readonly signer: InternalContextSigner,
     private readonly fetcher: Fetcher,
+    private readonly options: AuthenticatorOptions = {},
   ) {
     this.playerKey = new TextEncoder().encode(playerTokenSecret);
   }
@@ -40,6 +50,10 @@ export class Authenticator {
     if (!match) throw unauthenticated('Authorization must be "Bearer <API key or player token>".');
     const token = match[1]!;
     if (token.startsWith(KEY_PREFIX.portal) || token.startsWith(KEY_PREFIX.admin)) return this.apiKey(token);
+    if (this.options.acceptCashDeskTokens) {
+      const cashDesk = await verifyCashDeskToken(this.playerKey, token);
+      if (cashDesk.ok) return cashDeskPrincipal(cashDesk.grant);
+    }
     return this.playerToken(token);
   }
 

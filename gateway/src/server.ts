@@ -29,8 +29,9 @@ import {
 import { Authenticator } from './auth';
 import { createFetcher } from './fetcher';
 import type { EventBus } from './events';
-import { attachSubscriptions, type SubscriptionField } from './subscriptions';
+import { attachSubscriptions, type Executor, type SubscriptionField } from './subscriptions';
 import { SUBSCRIPTION_FIELDS } from './subscription-fields';
+import { cashDeskMayRead, notThisPayment, registerCashDesk } from './cash-desk';
 
 export interface GatewayContext extends BaseContext {
   principal: Principal | null;
@@ -153,6 +154,12 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
     },
   });
   await apollo.start();
+  // A query run inside the gateway as a principal: subscription re-reads and the cash desk.
+  const executeAs: Executor = async (document, variables, principal) => {
+    const res = await apollo.executeOperation<Record<string, unknown>>({ query: document as never, variables } as never, { contextValue: { principal } });
+    if (res.body.kind !== 'single') return { errors: [] };
+    return res.body.singleResult as never;
+  };
 
   healthRoutes(app, async () => true);
   // Single-use download links minted by a subgraph (scratch-card printing exports) are served
@@ -174,13 +181,22 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
     }
   });
   options.routes?.(app);
+  // The page a CARD payment without a card token redirects to (gateway/README.md, "Cash desk").
+  registerCashDesk(app, {
+    playerTokenSecret: options.playerTokenSecret,
+    billingUrl: options.subgraphUrls.billing,
+    signer,
+    fetcher,
+    execute: executeAs,
+    log,
+  });
   app.use(
     '/graphql',
     express.json({ limit: MAX_BODY_BYTES }),
     expressMiddleware(apollo, {
       context: async ({ req }) => {
         if (req.headers[INTERNAL_CONTEXT_HEADER] !== undefined) {
-          throw new AppError(ErrorCode.FORBIDDEN, `The ${INTERNAL_CONTEXT_HEADER} header is internal and not accepted from clients.`);
+          throw new AppError(ErrorCode.FORBIDDEN, `The ${INTERNAL_CONTEXT_HEADER} header is internal and not accepted from clients.`, {}, 403);
         }
         return { principal: await auth.authenticate(req.headers.authorization), clientIp: req.ip };
       },
@@ -193,13 +209,11 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
     schema: gateway.schema!,
     fields: options.subscriptions ?? SUBSCRIPTION_FIELDS,
     bus: options.bus,
-    auth,
+    // graphql-ws also takes the cash desk's token, limited to re-reading its one payment.
+    auth: new Authenticator(options.subgraphUrls.accounts, options.playerTokenSecret, signer, fetcher, { acceptCashDeskTokens: true }),
     log,
-    execute: async (document, variables, principal) => {
-      const res = await apollo.executeOperation<Record<string, unknown>>({ query: document as never, variables } as never, { contextValue: { principal } });
-      if (res.body.kind !== 'single') return { errors: [] };
-      return res.body.singleResult as never;
-    },
+    execute: async (document, variables, principal) =>
+      cashDeskMayRead(principal, document, variables) ? executeAs(document, variables, principal) : notThisPayment(),
   });
   disposeWs = ws.dispose;
 

@@ -143,7 +143,12 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
     const { document, variables } = toRequery(o.field, o.def, o.args, o.fragments);
     const reread = async (): Promise<ExecutionResult> => {
       const result = await o.execute(document, variables, o.principal);
-      return { ...result, errors: result.errors?.map((e) => toPublicError(e as never) as never) };
+      // graphql-ws serialises errors with toJSON(): public errors go out as GraphQLErrors.
+      const errors = result.errors?.map((e) => {
+        const pub = toPublicError(e as never);
+        return new GraphQLError(pub.message, { path: pub.path as never, extensions: pub.extensions });
+      });
+      return { ...result, errors };
     };
     return (async function* (): AsyncGenerator<ExecutionResult> {
       const queue: unknown[] = [];
@@ -163,8 +168,10 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
           if (queue.length === 0) await new Promise<void>((r) => (wake = r));
           wake = null;
           const event = queue.shift();
-          yield await reread();
-          if (o.def.isFinal?.(event)) return;
+          const result = await reread();
+          yield result;
+          // The final status ends the subscription (the client sees it completed).
+          if (o.def.isFinal?.(event) || o.def.isFinalResult?.(result)) return;
         }
       } finally {
         unsubscribe();

@@ -14,6 +14,8 @@ describe('contract: RegisterPlayer, IssuePlayerToken, PlayerOverview (wallets), 
     const input = { externalRef: 'contract-1', country: 'DE', msisdn: '+4915112345600', locale: 'de-DE', timezone: 'Europe/Berlin', email: 'p@example.com' };
     const first = await stack.call(contractOperation('RegisterPlayer'), { input }, stack.demo.portalApiKey);
     expect(first.errors).toBeUndefined();
+    const created = await stack.call(`query($id: ID!) { player(id: $id) { createdAt } }`, { id: first.data!.registerPlayer.player.id }, stack.demo.portalApiKey);
+    expect(created.data!.player.createdAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     expect(first.data!.registerPlayer.player).toMatchObject({ externalRef: 'contract-1', country: 'DE', locale: 'de-DE', timezone: 'Europe/Berlin', msisdn: '+4915112345600' });
     const again = await stack.call(contractOperation('RegisterPlayer'), { input }, stack.demo.portalApiKey);
     expect(again.data!.registerPlayer.player.id).toBe(first.data!.registerPlayer.player.id);

@@ -70,6 +70,8 @@ describe('gateway: authentication and merchant isolation', () => {
   it('keeps operator-only keys away from owner operations', async () => {
     const r = await stack.call(`mutation { createMerchant(input: { slug: "nope", name: "Nope" }) { id } }`, {}, stack.demo.adminApiKey);
     expect(codes(r)).toEqual(['FORBIDDEN']);
+    // The subgraph's message reaches the client (not a bare "403: Forbidden").
+    expect(r.errors![0]!.message).toMatch(/owner role/);
   });
 
   it('stops accepting a revoked portal key (after the gateway cache expires)', async () => {

@@ -16,9 +16,13 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 export const PUBLIC_ERROR_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
 
+/**
+ * Only a failed authentication sets the HTTP status (the whole request is refused). Every other
+ * error travels in a 200 GraphQL response: a non-2xx status from a subgraph would make the
+ * gateway replace the error with "403: Forbidden".
+ */
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
 };
 
 /** An error a client may see: a stable code and a message that says what to do. */
@@ -27,8 +31,9 @@ export class AppError extends GraphQLError {
     public readonly code: ErrorCode,
     message: string,
     details: Record<string, unknown> = {},
+    httpStatus?: number,
   ) {
-    const status = HTTP_STATUS[code];
+    const status = httpStatus ?? HTTP_STATUS[code];
     super(message, {
       extensions: { code, ...details, ...(status ? { http: { status } } : {}) },
     });

@@ -19,3 +19,4 @@ export * from './keys';
 export * from './jobs';
 export * from './internal-client';
 export * from './events';
+export * from './datetime';

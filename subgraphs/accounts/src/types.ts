@@ -1,6 +1,5 @@
 import { Directive, Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { DateTimeResolver } from 'graphql-scalars';
-import { MoneyType } from '@coinslot/kernel';
+import { DateTimeScalar as DateTimeResolver, MoneyType } from '@coinslot/kernel';
 
 export enum AdminRoleEnum {
   OPERATOR = 'operator',
@@ -131,6 +130,18 @@ export class Transfer {
   @Field(() => String) kind!: string;
   @Field(() => String, { nullable: true }) reference!: string | null;
   @Field(() => DateTimeResolver) createdAt!: Date;
+}
+
+@Directive('@inaccessible')
+@ObjectType('InternalPlayer', { description: 'Internal (services): what billing needs to know about a player to charge it.' })
+export class InternalPlayer {
+  @Field(() => ID) id!: string;
+  @Field(() => ID) merchantId!: string;
+  @Field(() => String) externalRef!: string;
+  @Field(() => String) country!: string;
+  @Field(() => String, { nullable: true }) msisdn!: string | null;
+  @Field(() => String, { nullable: true }) timezone!: string | null;
+  @Field(() => String, { nullable: true }) locale!: string | null;
 }
 
 @Directive('@inaccessible')

@@ -19,6 +19,7 @@ import { startSimulator as startParlayx } from './adapters/parlayx/simulator';
 import { startSimulator as startSmpp } from './adapters/smpp/simulator';
 import { startSettlementSimulator } from './settlement/simulator';
 import type { DemoSimulators } from './seed';
+import type { SimulatorControl } from './adapters/simulator';
 
 export const DEMO_SIMULATOR_PORTS = {
   camara: 4101,
@@ -42,6 +43,8 @@ const ENV_NAMES: Record<keyof typeof DEMO_SIMULATOR_PORTS, string> = {
 
 export interface RunningSimulators {
   info: DemoSimulators;
+  /** Each simulator's control (charge counts, faults, redirects), for in-process tests. */
+  controls: Record<'camara' | 'parlayxGb' | 'parlayxDe' | 'oneapi' | 'smpp' | 'card', SimulatorControl>;
   stop(): Promise<void>;
 }
 
@@ -100,6 +103,14 @@ export async function startDemoSimulators(options: {
           credentials: { username: settlement.credentials.username, password: sftpPassword },
           hostKeySha256: settlement.hostKeySha256,
         },
+      },
+      controls: {
+        camara: camara.control,
+        parlayxGb: parlayxGb.control,
+        parlayxDe: parlayxDe.control,
+        oneapi: oneapi.control,
+        smpp: smpp.control,
+        card: card.control,
       },
       stop,
     };

@@ -1,4 +1,4 @@
-import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Ctx, Directive, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { SignJWT } from 'jose';
 import {
   MoneyType,
@@ -11,9 +11,11 @@ import {
   pgArray,
   query,
   requirePortal,
+  requireService,
   type RequestContext,
 } from '@coinslot/kernel';
 import {
+  InternalPlayer,
   Player,
   PlayerToken,
   ReferralEdge,
@@ -52,6 +54,23 @@ export function createPlayerResolver(tokens: PlayerTokenSettings) {
       const row = await playerLoader(ctx).load(id);
       assertVisible(ctx.principal, 'Player', row && { merchantId: row.merchant_id, playerId: row.id });
       return toPlayer(row!);
+    }
+
+    @Directive('@inaccessible')
+    @Query(() => InternalPlayer, { nullable: true, description: 'Internal (services): a player with its merchant, for charging.' })
+    async _player(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<InternalPlayer | null> {
+      requireService(ctx.principal);
+      const row = await playerLoader(ctx).load(id);
+      if (!row) return null;
+      return Object.assign(new InternalPlayer(), {
+        id: row.id,
+        merchantId: row.merchant_id,
+        externalRef: row.external_ref,
+        country: row.country,
+        msisdn: row.msisdn,
+        timezone: row.timezone,
+        locale: row.locale,
+      });
     }
 
     @Mutation(() => RegisterPlayerPayload, {

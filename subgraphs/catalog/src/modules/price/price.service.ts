@@ -76,6 +76,7 @@ interface InternalPriceRow extends PriceRow {
   service_id: string | null;
   plan_interval: PlanIntervalValue | null;
   plan_interval_count: number | null;
+  scratch_card_batch_id: string | null;
   purchasable: boolean;
 }
 
@@ -150,7 +151,7 @@ export class PriceService {
     const [r] = await query<InternalPriceRow>(
       em,
       `select pr.*, v.product_id, v.sku as variant_sku, v.wallet_credit, v.wallet_currency, v.access_days,
-              p.kind as product_kind, coalesce(p.service_id, pl.service_id) as service_id,
+              v.scratch_card_batch_id, p.kind as product_kind, coalesce(p.service_id, pl.service_id) as service_id,
               pl.interval as plan_interval, pl.interval_count as plan_interval_count,
               pr.active and coalesce(v.active and p.active, pl.active) as purchasable
          from catalog.price pr
@@ -180,6 +181,7 @@ export class PriceService {
       planId: r.plan_id,
       planInterval: (r.plan_interval as PlanInterval | null) ?? null,
       planIntervalCount: r.plan_interval_count,
+      scratchCardBatchId: r.scratch_card_batch_id,
     });
   }
 }

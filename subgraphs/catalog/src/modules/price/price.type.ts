@@ -36,6 +36,8 @@ export class InternalPrice {
   @Field(() => ID, { nullable: true }) planId!: string | null;
   @Field(() => PlanInterval, { nullable: true }) planInterval!: PlanInterval | null;
   @Field(() => Int, { nullable: true }) planIntervalCount!: number | null;
+  @Field(() => ID, { nullable: true, description: 'The virtual scratch-card batch a purchase of the variant issues a card from.' })
+  scratchCardBatchId!: string | null;
 }
 
 @InputType('CreatePriceInput', { description: 'Exactly one of variantId or planId.' })

@@ -1,5 +1,5 @@
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { assertCountry, recordAudit, requireAdmin, type RequestContext } from '@coinslot/kernel';
+import { assertCountry, isUuid, notFound, query, recordAudit, requireAdmin, type RequestContext } from '@coinslot/kernel';
 import { SCHEMA } from '../../database';
 import { assertCatalogVisible } from '../../scope';
 import { Price } from '../price/price.type';
@@ -7,7 +7,7 @@ import { activePricesLoader, toPrice } from '../price/price.service';
 import { Product } from '../product/product.type';
 import { productLoader, toProduct } from '../product/product.service';
 import { CreateVariantInput, CreateVariantsInput, ProductVariant } from './variant.type';
-import { toVariant, variantLoader, variants } from './variant.service';
+import { toVariant, variantLoader, variants, type VariantRow } from './variant.service';
 
 @Resolver(() => ProductVariant)
 export class VariantResolver {
@@ -59,6 +59,33 @@ export class VariantResolver {
         details: { count: rows.length, firstSku: rows[0]?.sku, lastSku: rows[rows.length - 1]?.sku },
       });
       return rows.map(toVariant);
+    });
+  }
+
+  @Mutation(() => ProductVariant, {
+    description:
+      'Admin: sells the variant as a virtual scratch card of a batch (scratch-cards issues one card per payment); null unlinks.',
+  })
+  async setVariantScratchCardBatch(
+    @Arg('variantId', () => ID) variantId: string,
+    @Arg('batchId', () => ID, { nullable: true }) batchId: string | null,
+    @Ctx() ctx: RequestContext,
+  ): Promise<ProductVariant> {
+    requireAdmin(ctx.principal);
+    if (!isUuid(variantId)) throw notFound('Product variant');
+    if (batchId != null && !isUuid(batchId)) throw notFound('Scratch card batch');
+    return ctx.em.transactional(async (em) => {
+      const [row] = await query<VariantRow>(
+        em,
+        `update catalog.variant set scratch_card_batch_id = ? where id = ? returning *`,
+        [batchId ?? null, variantId],
+      );
+      if (!row) throw notFound('Product variant');
+      await recordAudit(em, SCHEMA, ctx.principal, {
+        action: batchId ? 'variant.scratch_card_batch.link' : 'variant.scratch_card_batch.unlink',
+        targetType: 'ProductVariant', targetId: row.id, outcome: 'succeeded', details: { batchId },
+      });
+      return toVariant(row);
     });
   }
 }

@@ -1,0 +1,145 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { query, startJobRunner, type MikroORM, type Runner } from '@coinslot/kernel';
+import { cardKeys, type Config } from './config';
+import { CodeHasher, Vault } from './codes/crypto';
+import { Clients } from './clients';
+import { SCHEMA } from './database';
+import { CodecCache } from './modules/format/format.service';
+import { FailureLimiter } from './modules/activation/limiter';
+import { Delivery, markDelivered } from './modules/activation/delivery';
+import { ActivationService } from './modules/activation/activation.service';
+import { VirtualCardService } from './modules/virtual/virtual.service';
+import { generateBatch, type GenerationDeps } from './modules/batch/generation';
+import { batches } from './modules/batch/batch.service';
+import type { BatchRow, CardRow } from './rows';
+
+/** Everything the resolvers, routes and jobs of one service instance share. */
+export class ScratchCardsRuntime {
+  readonly hasher: CodeHasher;
+  readonly vault: Vault;
+  readonly clients: Clients;
+  readonly codecs = new CodecCache();
+  readonly limiter: FailureLimiter;
+  readonly delivery: Delivery;
+  readonly activation: ActivationService;
+  readonly virtual: VirtualCardService;
+  private readonly redis: Redis | null;
+  private runner: Runner | null = null;
+
+  constructor(
+    readonly config: Config,
+    readonly orm: MikroORM,
+    readonly log: Logger,
+    /** Tests replace the code source to force collisions. */
+    readonly generation: Partial<Pick<GenerationDeps, 'codes'>> = {},
+  ) {
+    const keys = cardKeys(config);
+    this.hasher = new CodeHasher(keys.codeKey);
+    this.vault = new Vault(keys.vaultKey);
+    this.clients = new Clients(config);
+    this.redis = config.REDIS_URL
+      ? new Redis(config.REDIS_URL, {
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 1,
+          lazyConnect: false,
+        })
+      : null;
+    this.limiter = new FailureLimiter(
+      this.redis ? { kind: 'redis', client: this.redis } : { kind: 'postgres', orm },
+      {
+        windowSeconds: config.ACTIVATION_FAILURE_WINDOW_SECONDS,
+        lockoutSeconds: config.ACTIVATION_LOCKOUT_SECONDS,
+        perPlayer: { maxFailures: config.ACTIVATION_MAX_FAILURES_PER_PLAYER },
+        perAddress: { maxFailures: config.ACTIVATION_MAX_FAILURES_PER_IP },
+        perPortalAddress: { maxFailures: config.ACTIVATION_MAX_FAILURES_PER_PORTAL_IP },
+      },
+    );
+    this.delivery = new Delivery(this.clients.accounts, this.clients.billing);
+    this.activation = new ActivationService({
+      hasher: this.hasher,
+      codecs: this.codecs,
+      limiter: this.limiter,
+      clients: this.clients,
+      delivery: this.delivery,
+      log,
+      deliveryRetryDelaySeconds: config.DELIVERY_RETRY_DELAY_SECONDS,
+    });
+    this.virtual = new VirtualCardService(this.vault);
+  }
+
+  generationDeps(): GenerationDeps {
+    return {
+      orm: this.orm,
+      hasher: this.hasher,
+      vault: this.vault,
+      chunkSize: this.config.GENERATION_CHUNK_SIZE,
+      log: this.log,
+      ...this.generation,
+    };
+  }
+
+  /** The delivery job: a redeemed card not yet delivered gets its value (idempotent). */
+  async deliverCard(cardId: string): Promise<void> {
+    const em = this.orm.em.fork();
+    const [row] = await query<
+      CardRow & Pick<BatchRow, 'credit_amount' | 'credit_currency' | 'service_id' | 'access_days'>
+    >(
+      em,
+      `select c.*, b.credit_amount, b.credit_currency, b.service_id, b.access_days
+         from scratch_cards.card c join scratch_cards.batch b on b.id = c.batch_id where c.id = ?`,
+      [cardId],
+    );
+    if (!row || row.status !== 'REDEEMED' || row.delivered_at) return;
+    const delivered = await this.delivery.deliver({
+      cardId: row.id,
+      activationId: row.activation_id!,
+      serialNumber: row.serial_number,
+      merchantId: row.merchant_id,
+      playerId: row.redeemed_by!,
+      creditAmount: row.credit_amount !== null ? BigInt(row.credit_amount) : null,
+      creditCurrency: row.credit_currency,
+      serviceId: row.service_id,
+      accessDays: row.access_days,
+    });
+    await markDelivered(em, row.id, delivered.ref, false);
+    this.log.info({ cardId }, 'scratch-card value delivered by the retry job');
+  }
+
+  async startJobs(): Promise<void> {
+    if (this.runner) return;
+    this.runner = await startJobRunner({
+      connectionString: this.config.DATABASE_URL,
+      subgraphSchema: SCHEMA,
+      concurrency: this.config.JOB_CONCURRENCY,
+      log: this.log,
+      tasks: {
+        generate_batch: async (payload) => {
+          const { batchId } = payload as { batchId: string };
+          const outcome = await generateBatch(this.generationDeps(), batchId);
+          this.log.info({ batchId, outcome }, 'scratch-card batch generation ended');
+        },
+        deliver_card: async (payload) => {
+          await this.deliverCard((payload as { cardId: string }).cardId);
+        },
+        expire_batch: async (payload) => {
+          const n = await batches.expire(
+            this.orm.em.fork(),
+            (payload as { batchId: string }).batchId,
+          );
+          this.log.info(
+            { batchId: (payload as { batchId: string }).batchId, expired: n },
+            'scratch-card batch expired',
+          );
+        },
+      },
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.runner?.stop();
+    this.runner = null;
+    await this.clients.close();
+    this.redis?.disconnect();
+  }
+}
