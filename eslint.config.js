@@ -20,7 +20,7 @@ module.exports = tseslint.config(
     },
   },
   {
-    files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts', '**/*.d.ts'],
+    files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts', 'packages/testing/**/*.ts', '**/*.d.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
 );

@@ -1,7 +1,7 @@
 import { jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
 import {
-  InternalContextSigner,
+  type InternalContextSigner,
   INTERNAL_CONTEXT_HEADER,
   KEY_PREFIX,
   hashApiKey,

@@ -19,7 +19,7 @@ export async function gql<T = Record<string, any>>(
     body: JSON.stringify({ query, variables }),
   });
   const text = await res.text();
-  let body: { data?: T; errors?: GraphQLResponse['errors'] } = {};
+  let body: { data?: T; errors?: GraphQLResponse['errors'] };
   try {
     body = JSON.parse(text);
   } catch {

@@ -1,5 +1,5 @@
 import { canSee, isUuid, loader, oneByKey, pgArray, query, type RequestContext } from '@coinslot/kernel';
-import { AdminUser, Merchant, Portal } from './types';
+import { AdminUser, Portal } from './types';
 import { resolvePlayerReference } from './modules/player/player.resolver';
 import { toMerchant } from './modules/admin/admin.resolver';
 

@@ -75,6 +75,8 @@ export async function startHarness(spec: ConformanceSpec): Promise<Harness> {
   const events: AsyncOutcome[] = [];
   const interactions: Interaction[] = [];
   const waiters: (() => void)[] = [];
+  // Assigned once the simulator is up; the sink handler above reads it.
+  // eslint-disable-next-line prefer-const
   let adapter: ChannelAdapter | undefined;
   let rejectedCallbacks = 0;
   const notify = () => waiters.splice(0).forEach((w) => w());

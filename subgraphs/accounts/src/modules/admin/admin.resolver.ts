@@ -15,7 +15,7 @@ import {
   type RequestContext,
 } from '@coinslot/kernel';
 import {
-  AdminRoleEnum,
+  type AdminRoleEnum,
   AdminUser,
   CreateAdminUserInput,
   CreateAdminUserPayload,

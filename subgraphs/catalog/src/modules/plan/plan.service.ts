@@ -1,6 +1,6 @@
 import { badInput, conflict, newId, notFound, query, type EntityManager, type RequestContext } from '@coinslot/kernel';
 import type { LocalizedNames, PlanIntervalValue } from '../../entities';
-import { ChannelKind, PlanInterval } from '../../enums';
+import { ChannelKind, type PlanInterval } from '../../enums';
 import { byIdLoader } from '../../loaders';
 import { namesFromInput } from '../../localized';
 import { assertCode, assertUuid } from '../../scope';

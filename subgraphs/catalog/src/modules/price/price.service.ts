@@ -16,7 +16,7 @@ import {
   type RequestContext,
 } from '@coinslot/kernel';
 import type { ChannelKindValue, PlanIntervalValue, ProductKindValue } from '../../entities';
-import { ChannelKind, PlanInterval, ProductKind } from '../../enums';
+import { ChannelKind, type PlanInterval, type ProductKind } from '../../enums';
 import { byIdLoader } from '../../loaders';
 import { positiveAmount, toBigInt } from '../../money';
 import { assertUuid } from '../../scope';

@@ -684,7 +684,7 @@ class CardAdapter implements ChannelAdapter {
     if (!check.ok) reject(check.reason, 401);
 
     let events: AsyncOutcome[] = [];
-    let type = 'unknown';
+    let type: string;
     let reference: string | undefined;
     try {
       const event = parseEvent(JSON.parse(req.rawBody.toString('utf8')));

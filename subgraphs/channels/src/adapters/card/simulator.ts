@@ -80,8 +80,6 @@ class ApiError extends Error {
 const invalid = (message: string, param?: string, code = 'parameter_invalid') =>
   new ApiError(400, { type: 'invalid_request_error', code, message, param });
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 const CREATE_PARAMS = new Set([
   'amount',
   'currency',
