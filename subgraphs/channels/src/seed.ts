@@ -155,8 +155,11 @@ export function demoChannels(sims: DemoSimulators): DemoChannel[] {
         timeoutMs: TIMEOUT_MS,
         shortCode: SIM_SHORT_CODE,
         currency: 'GBP',
+        // 1.50, 1.99, 5.00 and 10.00 GBP: every demo catalog premium-SMS price has a tariff.
         pricePoints: SIM_PRICE_POINTS,
         receiptTimeoutMs: 10_000,
+        // Double opt-in (test number 55): the OTP the channel checks, as on Parlay X.
+        demoOtp: '123456',
       },
       credentials: sims.smpp.credentials,
       priority: 100,

@@ -278,4 +278,70 @@ describe('channels: callbacks and hand-offs', () => {
     );
     expect(event!.source).toBe('push');
   });
+
+  it('SMPP opt-in (55) through CONSENT: OTP action, 123456 sends the opted-in MT, the receipt settles it; three wrong OTPs ⇒ INVALID_OTP', async () => {
+    const gb = (reference: string) => ({
+      reference,
+      procedure: 'CHARGE',
+      merchantId: MERCHANT,
+      channelKind: 'PREMIUM_SMS',
+      country: 'GB',
+      currency: 'GBP',
+      msisdn: '+447700900155',
+      amountMinor: '150',
+      description: 'Coins',
+    });
+    const consent = (reference: string, n: number, otp: string) =>
+      h.billing(RUN, {
+        input: {
+          reference: `${reference}:C${n}`,
+          procedure: 'CONSENT',
+          merchantId: MERCHANT,
+          amountMinor: '0',
+          currency: 'GBP',
+          chargeReference: reference,
+          otp,
+        },
+      });
+
+    const reference = serial();
+    const started = await h.billing(RUN, { input: gb(reference) });
+    expect(started.errors).toBeUndefined();
+    expect(started.data!._runProcedure.outcome).toMatchObject({
+      kind: 'PENDING',
+      actionKind: 'OTP',
+      attemptsLeft: 3,
+      final: false,
+    });
+    expect(smpp.control.chargeCount(reference)).toBe(0);
+    const ok = await consent(reference, 1, '123456');
+    expect(ok.errors).toBeUndefined();
+    expect(['PENDING', 'SUCCEEDED']).toContain(ok.data!._runProcedure.outcome.kind);
+    expect(ok.data!._runProcedure.outcome.actionKind).toBeNull();
+    expect((await finalRun(reference)).outcome.kind).toBe('SUCCEEDED');
+    await waitFor('the hand-off', async () =>
+      handOffs(reference).some((x) => x.input.kind === 'SUCCEEDED'),
+    );
+    expect(smpp.control.chargeCount(reference)).toBe(1);
+    expect(smpp.control.netCharged(reference)).toBe(150n);
+
+    const other = serial();
+    await h.billing(RUN, { input: gb(other) });
+    const answers = [];
+    for (let i = 1; i <= 3; i += 1) {
+      const r = await consent(other, i, '00000' + i);
+      expect(r.errors).toBeUndefined();
+      answers.push(r.data!._runProcedure.outcome);
+    }
+    expect(answers.map((o) => [o.kind, o.attemptsLeft, o.declineCode])).toEqual([
+      ['PENDING', 2, null],
+      ['PENDING', 1, null],
+      ['DECLINED', null, 'INVALID_OTP'],
+    ]);
+    expect((await run(other)).outcome).toMatchObject({
+      kind: 'DECLINED',
+      declineCode: 'INVALID_OTP',
+    });
+    expect(smpp.control.chargeCount(other)).toBe(0);
+  });
 });

@@ -793,7 +793,7 @@ export class ParlayXAdapter implements ChannelAdapter {
         if (dispositionOf(condition).kind === 'duplicate' && expected) {
           const reported = duplicateAmount(wire.fault);
           if (reported) {
-            let same = false;
+            let same: boolean;
             try {
               same =
                 reported.currency === expected.currency &&

@@ -36,7 +36,8 @@ export const spec: ConformanceSpec = {
     '55': { initial: 'otp' },
     // Processed for ~1 s, past the 400 ms client timeout: unknown, status says PROCESSING, then CHARGED.
     '77': { initial: 'unknown', then: 'succeeded' },
-    // '78' does not apply: Parlay X denials are synchronous faults.
+    // Parlay X denials are synchronous faults: 78 is declined at once, nothing charged.
+    '78': { initial: 'declined', code: 'DENIED' },
     '91': { initial: 'unknown', then: 'succeeded' },
     '61': { initial: 'declined', code: 'LIMIT_EXCEEDED' },
     '64': { initial: 'declined', code: 'DENIED' },

@@ -4,7 +4,8 @@
  * A raw node:http server (byte-exact faults), stateful, with both security headers verified.
  *
  * Test numbers (last two MSISDN digits, PROTOCOLS §1.5):
- *   00 charged at once · 51 POL1000 (balance 0) · 54 SVC0270 · 55 chargeAmount answers POL0002
+ *   00 charged at once · 51 POL1000 (balance 0) · 54 SVC0270 · 78 SVC0270 too (Parlay X denies
+ *   synchronously: no asynchronous denial exists) · 55 chargeAmount answers POL0002
  *   (consent: the channel checks the OTP, then charges a reservation) · 77 processed for ~1 s,
  *   committed at the end, answered then (status shows PROCESSING meanwhile) · 91 committed at
  *   once, answer held past the client timeout (`hangMs`) · 61 POL1001 · 64 SVC0004 · 69 HTTP 503.
@@ -230,7 +231,9 @@ export async function startSimulator(options: ParlayXSimulatorOptions): Promise<
     switch (testNumberOf(msisdn)) {
       case '51':
         return new SoapFaultAnswer('POL1000', 'Insufficient credit');
+      // Parlay X has no asynchronous denial: 78 is answered at once with 54's fault (§1.5).
       case '54':
+      case '78':
         return new SoapFaultAnswer(
           'SVC0270',
           'Charging operation failed, the charge was not applied',

@@ -8,7 +8,15 @@
  * no idempotency key, so reference → message_id is kept here and a reference is never
  * submitted twice. A lost submit_sm_resp is `unknown`; status() resolves it with query_sm (by
  * message_id, or by our reference TLV when the id never arrived).
+ *
+ * Consent (double opt-in, test number 55): an SMSC that answers VENDOR_RCONSENT did not take
+ * the MT (nothing charged). With `settings.demoOtp` configured, charge() answers pending with
+ * an OTP action; confirmConsent() checks the OTP here (OTP generation and delivery are not part
+ * of this adapter, like Parlay X's) and, when it matches, submits the billed MT once, with the
+ * opt-in TLV ⇒ pending until the receipt. `otpAttempts` (3) wrong OTPs ⇒ INVALID_OTP; past
+ * `consentTtlMs` ⇒ CONSENT_EXPIRED. Without demoOtp a consent refusal is DENIED.
  */
+import { timingSafeEqual } from 'node:crypto';
 import * as smpp from 'smpp';
 import type {
   AdapterConfig,
@@ -18,6 +26,7 @@ import type {
   Capabilities,
   ChannelAdapter,
   ChargeRequest,
+  ConsentRequest,
   Outcome,
   Procedure,
   ProviderRefRequest,
@@ -25,6 +34,7 @@ import type {
 import { ProcedureNotSupported } from '../types';
 import {
   BIND_REFUSALS,
+  OPT_IN_OTP,
   STATUS,
   buildQuerySm,
   buildSubmitSm,
@@ -47,9 +57,9 @@ import {
 const CAPABILITIES: Capabilities = {
   protocol: 'SMPP',
   kind: 'PREMIUM_SMS',
-  procedures: ['CHARGE', 'STATUS'],
+  procedures: ['CHARGE', 'STATUS', 'CONSENT'],
   patterns: ['REQUEST_WAIT_RECEIVE', 'REQUEST_DOWNLOAD'],
-  consent: ['NONE'],
+  consent: ['NONE', 'OTP'],
   currencies: '*',
   refunds: 'none',
 };
@@ -394,11 +404,28 @@ export class SmppLink {
 
 interface Attempt {
   reference: string;
+  /** The answer to the (last) billed submit_sm: the first one, or the opted-in one after consent. */
   first: Promise<Outcome>;
   messageId?: string;
-  /** Final billing outcome from a receipt or query_sm. */
+  /** Final billing outcome from a receipt, query_sm or the consent (INVALID_OTP, CONSENT_EXPIRED). */
   final?: Outcome;
   deadline?: NodeJS.Timeout;
+  /** The SMSC asked for the subscriber's opt-in: waiting for the OTP. */
+  consent?: Consent;
+  /** Serialises confirmations of one reference. */
+  otpChain: Promise<unknown>;
+}
+
+interface Consent {
+  request: ChargeRequest;
+  attemptsLeft: number;
+  expiresAt: number;
+}
+
+function sameOtp(given: string, expected: string): boolean {
+  const a = Buffer.from(given, 'utf8');
+  const b = Buffer.from(expected, 'utf8');
+  return expected.length > 0 && a.length === b.length && timingSafeEqual(a, b);
 }
 
 function setting(config: AdapterConfig, key: string): string | number | boolean | undefined {
@@ -427,6 +454,10 @@ export class SmppAdapter implements ChannelAdapter {
   private readonly pricePoints: Map<bigint, string>;
   private readonly throttleRetries: number;
   private readonly receiptTimeoutMs: number;
+  /** The OTP the channel checks (demo/test accounts); without it consent refusals decline. */
+  private readonly demoOtp?: string;
+  private readonly otpAttempts: number;
+  private readonly consentTtlMs: number;
   private closed = false;
 
   constructor(
@@ -450,6 +481,9 @@ export class SmppAdapter implements ChannelAdapter {
     this.pricePoints = parsePricePoints(pricePoints);
     this.throttleRetries = num(config, 'throttleRetries', 2);
     this.receiptTimeoutMs = num(config, 'receiptTimeoutMs', 10 * 60_000);
+    this.demoOtp = str(config, 'demoOtp') || undefined;
+    this.otpAttempts = num(config, 'otpAttempts', 3);
+    this.consentTtlMs = num(config, 'consentTtlMs', 5 * 60_000);
     this.capabilities = { ...CAPABILITIES, currencies: [currency] };
     this.link = new SmppLink(
       {
@@ -490,18 +524,21 @@ export class SmppAdapter implements ChannelAdapter {
     const existing = this.byReference.get(req.reference);
     if (existing) {
       // Same reference, one submit: answer what we know, never send again.
-      return existing.first.then((first) => existing.final ?? first);
+      return existing.first.then(
+        (first) => existing.final ?? (existing.consent ? this.otpPending(existing.consent) : first),
+      );
     }
     const attempt: Attempt = {
       reference: req.reference,
       first: Promise.resolve({ kind: 'unknown', reason: 'starting' }),
+      otpChain: Promise.resolve(),
     };
     this.byReference.set(req.reference, attempt);
     attempt.first = this.submit(attempt, req);
     return attempt.first;
   }
 
-  private async submit(attempt: Attempt, req: ChargeRequest): Promise<Outcome> {
+  private async submit(attempt: Attempt, req: ChargeRequest, optIn?: string): Promise<Outcome> {
     const reference = req.reference;
     if (!req.msisdn) throw new Error('SMPP premium SMS needs an MSISDN');
     const dest = destinationAddr(req.msisdn);
@@ -536,6 +573,7 @@ export class SmppAdapter implements ChannelAdapter {
       reference,
       text: req.description,
       serviceType: this.serviceType,
+      optIn,
     });
     const request = redactSubmit(options);
     for (let tries = 0; ; tries += 1) {
@@ -594,6 +632,17 @@ export class SmppAdapter implements ChannelAdapter {
             this.armDeadline(attempt);
             return o;
           }
+          if (cls === 'CONSENT_REQUIRED' && !optIn && this.demoOtp) {
+            // Refused before delivery, nothing charged: the subscriber opts in with an OTP first.
+            attempt.consent = {
+              request: req,
+              attemptsLeft: this.otpAttempts,
+              expiresAt: Date.now() + this.consentTtlMs,
+            };
+            const o = this.otpPending(attempt.consent);
+            rec(statusName(status), o);
+            return o;
+          }
           if (cls === 'THROTTLED' && tries < this.throttleRetries) {
             // Rejected, not accepted: nothing committed, so the same PDU may go again after the backoff.
             rec(statusName(status), { kind: 'unknown', reason: 'throttled, retrying' });
@@ -605,6 +654,66 @@ export class SmppAdapter implements ChannelAdapter {
         }
       }
     }
+  }
+
+  // -- consent ----------------------------------------------------------------------------------
+
+  private otpPending(c: Consent): Outcome {
+    return {
+      kind: 'pending',
+      completion: 'poll',
+      action: { kind: 'OTP', attemptsLeft: c.attemptsLeft },
+    };
+  }
+
+  confirmConsent(req: ConsentRequest): Promise<Outcome> {
+    const attempt = this.byReference.get(req.reference);
+    if (!attempt) return this.consentNotFound(req);
+    // One confirmation at a time per reference: attempts are counted, the MT goes at most once.
+    const next = attempt.otpChain.then(() => this.checkOtp(attempt, req.otp));
+    attempt.otpChain = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * The OTP check is the channel's own step, not an exchange with the SMSC: nothing is recorded
+   * but the opted-in submit_sm it leads to (the OTP is never logged).
+   */
+  private async checkOtp(attempt: Attempt, otp: string): Promise<Outcome> {
+    await attempt.first.catch(() => undefined);
+    if (attempt.final) return attempt.final;
+    const consent = attempt.consent;
+    // Settled by an earlier confirmation (or none was asked for): what the SMSC knows, never a second MT.
+    if (!consent) return this.status({ reference: attempt.reference, procedure: 'CHARGE' });
+    if (consent.expiresAt <= Date.now()) {
+      attempt.consent = undefined;
+      attempt.final = { kind: 'declined', code: 'CONSENT_EXPIRED' };
+      return attempt.final;
+    }
+    if (!sameOtp(otp, this.demoOtp ?? '')) {
+      consent.attemptsLeft -= 1;
+      if (consent.attemptsLeft > 0) return this.otpPending(consent);
+      attempt.consent = undefined;
+      attempt.final = { kind: 'declined', code: 'INVALID_OTP' };
+      return attempt.final;
+    }
+    attempt.consent = undefined;
+    attempt.first = this.submit(attempt, consent.request, OPT_IN_OTP);
+    return attempt.first;
+  }
+
+  /** No consent remembered (e.g. after a restart): an opted-in MT the SMSC knows wins. */
+  private async consentNotFound(req: ConsentRequest): Promise<Outcome> {
+    const q = await this.query(req.reference, req.providerRef);
+    if (q.state) return this.status({ reference: req.reference, providerRef: req.providerRef });
+    if (q.failure !== statusName(STATUS.ESME_RINVMSGID))
+      return { kind: 'unknown', reason: `query_sm: ${q.failure ?? 'no state'}` };
+    return {
+      kind: 'declined',
+      code: 'CONSENT_EXPIRED',
+      providerRef: req.providerRef,
+      message: 'no consent in progress for this reference',
+    };
   }
 
   private onLateSubmitResp(attempt: Attempt, pdu: smpp.Pdu): void {
@@ -766,6 +875,8 @@ export class SmppAdapter implements ChannelAdapter {
     if (attempt) {
       const first = await attempt.first;
       if (attempt.final) return attempt.final;
+      // Waiting for the subscriber's OTP: no billed MT was accepted yet.
+      if (attempt.consent) return this.otpPending(attempt.consent);
       // Rejected by submit_sm_resp (or never sent): the SMSC has nothing to report.
       if (first.kind === 'declined') return first;
     }
@@ -785,6 +896,7 @@ export class SmppAdapter implements ChannelAdapter {
           completion: 'callback',
           providerRef: q.messageId,
         }),
+        otpChain: Promise.resolve(),
       };
       this.byReference.set(req.reference, attempt);
     }

@@ -57,6 +57,7 @@ export const spec: ConformanceSpec = {
       throttleBaseMs: 10,
       throttleRetries: 1,
       receiptTimeoutMs: 3_000,
+      demoOtp: '123456',
     },
   }),
   payer: (n) => ({ msisdn: `+4477009001${n}` }),
@@ -67,6 +68,8 @@ export const spec: ConformanceSpec = {
     '51': { initial: 'pending', then: { declined: 'INSUFFICIENT_FUNDS' } },
     '54': { initial: 'pending', then: { declined: 'DENIED' } },
     '78': { initial: 'pending', then: { declined: 'DENIED' } },
+    // VENDOR_RCONSENT (no opt-in) → OTP checked by the channel → opted-in MT → DLR DELIVRD.
+    '55': { initial: 'otp' },
     '91': { initial: 'unknown', then: 'succeeded' },
     '61': { initial: 'declined', code: 'LIMIT_EXCEEDED' },
     '64': { initial: 'declined', code: 'DENIED' },

@@ -3,6 +3,9 @@
  * SMS: accounts by system_id/password, price points by short code + tariff TLV, receipts per
  * test number (last two MSISDN digits), query_sm (by message_id or by our reference TLV), and
  * the SimulatorControl faults. A charge is committed when the message reaches DELIVERED.
+ * Test number 55 is a premium service with double opt-in: a billed MT without the opt-in TLV
+ * (`coinslot_opt_in`, set by the channel once the subscriber confirmed) is refused with
+ * VENDOR_RCONSENT and charges nothing; with it, the MT is delivered and billed like 00.
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +13,7 @@ import * as smpp from 'smpp';
 import type { Simulator, SimulatorFaults, SimulatorOptions } from '../simulator';
 import { NO_FAULTS, testNumberOf } from '../simulator';
 import {
+  OPT_IN_TLV,
   REFERENCE_TLV,
   STATUS,
   formatReceiptText,
@@ -22,6 +26,7 @@ import {
 /** The premium short code and tariff codes (price points) this SMSC bills. */
 export const SIM_SHORT_CODE = '80199';
 export const SIM_TARIFFS: Readonly<Record<string, bigint>> = {
+  PP150: 150n,
   PP199: 199n,
   PP500: 500n,
   PP1000: 1000n,
@@ -293,6 +298,8 @@ export async function startSimulator(
       if (amount === undefined) return answer(pdu, { command_status: STATUS.ESME_RINVTLVVAL });
       const msisdn = String(pdu.destination_addr);
       const n = testNumberOf(msisdn);
+      const optIn = typeof pdu[OPT_IN_TLV] === 'string' ? (pdu[OPT_IN_TLV] as string) : '';
+      if (n === '55' && !optIn) return answer(pdu, { command_status: STATUS.VENDOR_RCONSENT });
       switch (n) {
         case '61':
           return answer(pdu, { command_status: STATUS.VENDOR_RSPENDLIMIT });

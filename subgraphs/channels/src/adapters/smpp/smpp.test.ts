@@ -157,6 +157,8 @@ describe('smpp transformers', () => {
     expect(decline(STATUS.ESME_RINVDSTADR)).toBe('DENIED');
     expect(decline(STATUS.VENDOR_RSPENDLIMIT)).toBe('LIMIT_EXCEEDED');
     expect(decline(STATUS.VENDOR_RNOCREDIT)).toBe('INSUFFICIENT_FUNDS');
+    expect(classifySubmitStatus(STATUS.VENDOR_RCONSENT)).toBe('CONSENT_REQUIRED');
+    expect(decline(STATUS.VENDOR_RCONSENT)).toBe('DENIED');
     expect(decline(0x45)).toBe('DENIED');
   });
 });
@@ -302,6 +304,73 @@ describe('smpp link', () => {
       });
       expect(sim.smsc.stats().submits - before).toBe(2); // one retry after the backoff (throttleRetries 1)
       expect(Date.now() - started).toBeGreaterThanOrEqual(10);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('opt-in (55): refused MT, OTP checked here, one opted-in MT (TLV logged, OTP never), charged once', async () => {
+    const h = await startHarness(spec);
+    try {
+      const sim = h.sim as SmppSimulator;
+      const a = { ...chargeOf('55'), amount: 150n };
+      const before = sim.smsc.stats().submits;
+      expect(await h.adapter.charge(a)).toMatchObject({
+        kind: 'pending',
+        action: { kind: 'OTP', attemptsLeft: 3 },
+      });
+      // A retry or a status query answers the same action, without another submit.
+      expect(await h.adapter.charge(a)).toMatchObject({ action: { kind: 'OTP' } });
+      expect(await h.adapter.status({ reference: a.reference })).toMatchObject({
+        action: { kind: 'OTP', attemptsLeft: 3 },
+      });
+      expect(sim.smsc.stats().submits - before).toBe(1);
+      expect(
+        await h.adapter.confirmConsent!({ reference: a.reference, otp: '654321' }),
+      ).toMatchObject({ kind: 'pending', action: { kind: 'OTP', attemptsLeft: 2 } });
+      // Two confirmations at once: one opted-in MT.
+      const [x, y] = await Promise.all([
+        h.adapter.confirmConsent!({ reference: a.reference, otp: '123456' }),
+        h.adapter.confirmConsent!({ reference: a.reference, otp: '123456' }),
+      ]);
+      expect(x).toMatchObject({ kind: 'pending', completion: 'callback' });
+      expect(y.kind === 'pending' || y.kind === 'succeeded').toBe(true);
+      await h.waitFor(a.reference, (e) => e.outcome.kind === 'succeeded');
+      expect(sim.smsc.stats().submits - before).toBe(2);
+      expect(sim.control.netCharged(a.reference)).toBe(150n);
+      const submits = h.interactions.filter(
+        (i) => i.reference === a.reference && i.operation === 'submit_sm',
+      );
+      expect(
+        submits.map((i) => [i.status, (i.request as Record<string, unknown>).coinslot_opt_in]),
+      ).toEqual([
+        ['VENDOR_RCONSENT', undefined],
+        ['ESME_ROK', 'OTP'],
+      ]);
+      expect(JSON.stringify(h.interactions)).not.toContain('123456');
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('opt-in (55) without a configured OTP declines DENIED and charges nothing', async () => {
+    const noOtp: ConformanceSpec = {
+      ...spec,
+      adapterConfig: (sim) => {
+        const base = spec.adapterConfig(sim);
+        const { demoOtp: _drop, ...settings } = base.settings ?? {};
+        return { ...base, settings };
+      },
+    };
+    const h = await startHarness(noOtp);
+    try {
+      const a = chargeOf('55');
+      expect(await h.adapter.charge(a)).toMatchObject({
+        kind: 'declined',
+        code: 'DENIED',
+        providerCode: 'VENDOR_RCONSENT',
+      });
+      expect(h.sim.control.chargeCount(a.reference)).toBe(0);
     } finally {
       await h.stop();
     }

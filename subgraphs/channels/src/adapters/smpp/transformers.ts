@@ -16,10 +16,20 @@ import { assertNever } from '../types';
 
 export const REFERENCE_TLV = 'coinslot_reference';
 export const REFERENCE_TLV_ID = 0x14f0;
+/**
+ * Premium services that need the subscriber's opt-in (double opt-in, test number 55): the MT
+ * carries how the subscriber consented (`OTP`), and only after the channel checked it. An MT
+ * without it is refused with VENDOR_RCONSENT and nothing is charged.
+ */
+export const OPT_IN_TLV = 'coinslot_opt_in';
+export const OPT_IN_TLV_ID = 0x14f1;
+export const OPT_IN_OTP = 'OTP';
 
 export function registerVendorTlvs(): void {
   if (!smpp.tlvs[REFERENCE_TLV])
     smpp.addTLV(REFERENCE_TLV, { id: REFERENCE_TLV_ID, type: smpp.types.tlv.string });
+  if (!smpp.tlvs[OPT_IN_TLV])
+    smpp.addTLV(OPT_IN_TLV, { id: OPT_IN_TLV_ID, type: smpp.types.tlv.string });
 }
 registerVendorTlvs();
 
@@ -56,6 +66,8 @@ export const STATUS = {
   VENDOR_RNOCREDIT: 0x402,
   /** Vendor: subscriber barred from premium services. */
   VENDOR_RBARRED: 0x403,
+  /** Vendor: the premium service needs the subscriber's opt-in first (no opt-in TLV). */
+  VENDOR_RCONSENT: 0x404,
 } as const;
 
 export function statusName(status: number): string {
@@ -78,6 +90,8 @@ export type SubmitClass =
   | 'BAD_DESTINATION'
   | 'SPEND_LIMIT'
   | 'NO_CREDIT'
+  /** Not charged: the subscriber must opt in first (the adapter asks for an OTP). */
+  | 'CONSENT_REQUIRED'
   | 'REJECTED';
 
 export function classifySubmitStatus(status: number): SubmitClass {
@@ -99,6 +113,8 @@ export function classifySubmitStatus(status: number): SubmitClass {
       return 'SPEND_LIMIT';
     case STATUS.VENDOR_RNOCREDIT:
       return 'NO_CREDIT';
+    case STATUS.VENDOR_RCONSENT:
+      return 'CONSENT_REQUIRED';
     default:
       return 'REJECTED';
   }
@@ -106,7 +122,8 @@ export function classifySubmitStatus(status: number): SubmitClass {
 
 /**
  * A non-zero submit_sm_resp status means the SMSC did not accept the MT, so nothing was charged:
- * every rejection is a `declined`. THROTTLED is retried by the adapter first (back off, do not fail).
+ * every rejection is a `declined`. THROTTLED is retried by the adapter first (back off, do not fail);
+ * CONSENT_REQUIRED starts the OTP opt-in when the account can ask for one (DENIED otherwise).
  */
 export function submitRejection(
   status: number,
@@ -124,6 +141,7 @@ export function submitRejection(
       return declined('LIMIT_EXCEEDED');
     case 'NO_CREDIT':
       return declined('INSUFFICIENT_FUNDS');
+    case 'CONSENT_REQUIRED':
     case 'REJECTED':
       return declined('DENIED');
     default:
@@ -428,6 +446,8 @@ export interface SubmitFields {
   reference: string;
   text: string;
   serviceType?: string;
+  /** How the subscriber opted in (OPT_IN_OTP), for services that need it. */
+  optIn?: string;
 }
 
 export function buildSubmitSm(f: SubmitFields): smpp.PduOptions {
@@ -445,6 +465,7 @@ export function buildSubmitSm(f: SubmitFields): smpp.PduOptions {
     ...(long ? { message_payload: text } : { short_message: text }),
     billing_identification: { format: BILLING_FORMAT_TARIFF, data: Buffer.from(f.tariff, 'ascii') },
     [REFERENCE_TLV]: f.reference,
+    ...(f.optIn ? { [OPT_IN_TLV]: f.optIn } : {}),
   };
 }
 
@@ -477,6 +498,7 @@ export function redactSubmit(o: smpp.PduOptions): Record<string, unknown> {
       ? { format: billing.format, tariff: billing.data.toString('ascii') }
       : undefined,
     [REFERENCE_TLV]: o[REFERENCE_TLV],
+    [OPT_IN_TLV]: o[OPT_IN_TLV],
     text_length: messageText(o.short_message ?? o.message_payload).length,
   };
 }
