@@ -45,36 +45,28 @@ function readJson<T>(file: string): T | undefined {
   }
 }
 
-/** Secrets for this machine's demo, made once and kept beside the data. */
+/**
+ * Secrets for this machine's demo, made once and kept beside the data (never regenerated:
+ * changing CARD_CODE_KEY would orphan every scratch card). A key added by a later version is
+ * generated on the next start and the file keeps the rest.
+ */
+const SECRET_GENERATORS: Record<string, () => string> = {
+  INTERNAL_CONTEXT_SECRET: () => randomBytes(32).toString('base64url'),
+  PLAYER_TOKEN_SECRET: () => randomBytes(32).toString('base64url'),
+  CREDENTIALS_KEY: () => randomBytes(32).toString('base64'),
+  CARD_CODE_KEY: () => randomBytes(32).toString('base64'),
+  CARD_VAULT_KEY: () => randomBytes(32).toString('base64'),
+  WEBHOOK_KEY: () => randomBytes(32).toString('base64'),
+};
+
 function demoSecrets(): Record<string, string> {
   const file = path.join(STATE, 'secrets.json');
-  const existing = readJson<Record<string, string>>(file);
-  if (existing?.CREDENTIALS_KEY) return existing;
-  if (existing) {
-    // Made before channels encrypted credentials: add the key, keep the rest.
-    const upgraded = { ...existing, CREDENTIALS_KEY: randomBytes(32).toString('base64') };
-    fs.writeFileSync(file, JSON.stringify(upgraded, null, 2), { mode: 0o600 });
-    return upgraded;
-  }
-  const secrets = {
-    INTERNAL_CONTEXT_SECRET: randomBytes(32).toString('base64url'),
-    PLAYER_TOKEN_SECRET: randomBytes(32).toString('base64url'),
-    CREDENTIALS_KEY: randomBytes(32).toString('base64'),
-  };
+  const existing = readJson<Record<string, string>>(file) ?? {};
+  const missing = Object.keys(SECRET_GENERATORS).filter((k) => !existing[k]);
+  if (missing.length === 0) return existing;
+  const secrets = { ...existing, ...Object.fromEntries(missing.map((k) => [k, SECRET_GENERATORS[k]!()])) };
   fs.writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
-}
-
-/** scratch-cards' HMAC key (activation codes) and vault key, made once: changing them orphans every card. */
-function withScratchCardKeys(secrets: Record<string, string>): Record<string, string> {
-  if (secrets.CARD_CODE_KEY && secrets.CARD_VAULT_KEY) return secrets;
-  const upgraded = {
-    ...secrets,
-    CARD_CODE_KEY: secrets.CARD_CODE_KEY ?? randomBytes(32).toString('base64'),
-    CARD_VAULT_KEY: secrets.CARD_VAULT_KEY ?? randomBytes(32).toString('base64'),
-  };
-  fs.writeFileSync(path.join(STATE, 'secrets.json'), JSON.stringify(upgraded, null, 2), { mode: 0o600 });
-  return upgraded;
 }
 
 function port(service: ServiceName): number {
@@ -123,7 +115,7 @@ function stopChild(child: ChildProcess | undefined): Promise<void> {
 async function main(): Promise<void> {
   const started = Date.now();
   fs.mkdirSync(STATE, { recursive: true });
-  const secrets = withScratchCardKeys(demoSecrets());
+  const secrets = demoSecrets();
   let pg: EmbeddedPostgresHandle | undefined;
   let databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) {
@@ -174,7 +166,7 @@ async function main(): Promise<void> {
     });
     const sims = await waitSimulators(simulatorsFile, simulators);
 
-    const { CREDENTIALS_KEY, CARD_CODE_KEY, CARD_VAULT_KEY, ...common } = secrets;
+    const { CREDENTIALS_KEY, CARD_CODE_KEY, CARD_VAULT_KEY, WEBHOOK_KEY, ...common } = secrets;
     const credentialsKeys = `demo:${CREDENTIALS_KEY}`;
     await migrateAll(databaseUrl);
     const demoFile = path.join(STATE, 'demo.json');
@@ -192,9 +184,8 @@ async function main(): Promise<void> {
     const serviceEnv: Partial<Record<ServiceName, NodeJS.ProcessEnv>> = {
       channels: { CREDENTIALS_KEYS: credentialsKeys, OUTCOME_WEBHOOK_URL: `http://127.0.0.1:${port('billing')}/graphql` },
       'scratch-cards': { CARD_CODE_KEY, CARD_VAULT_KEY, PUBLIC_BASE_URL: `http://localhost:${port('gateway')}` },
-      // Cash-desk links point at the gateway; outside production billing derives its WEBHOOK_KEY
-      // from the (persisted) internal-context secret, so webhook secrets survive restarts.
-      billing: { PUBLIC_BASE_URL: `http://localhost:${port('gateway')}` },
+      // Cash-desk links point at the gateway; WEBHOOK_KEY encrypts merchants' webhook secrets.
+      billing: { PUBLIC_BASE_URL: `http://localhost:${port('gateway')}`, WEBHOOK_KEY },
     };
     const services: ServiceName[] = [...SUBGRAPH_NAMES.filter((n) => fs.existsSync(path.join(ROOT, ENTRY[n]))), 'gateway'];
     for (const service of services) {

@@ -8,6 +8,7 @@ import { SUBGRAPH_FACTORIES } from '../../scripts/lib/services';
 import { seedDemo, type DemoSeed } from '../../scripts/lib/seed';
 import { startDemoSimulators, type RunningSimulators } from '../../subgraphs/channels/src/simulators-main';
 import type { ChannelsService } from '../../subgraphs/channels/src/server';
+import { BillingProcess } from './billing-process';
 
 export interface Stack {
   gatewayUrl: string;
@@ -20,7 +21,18 @@ export interface Stack {
   simulators: RunningSimulators;
   /** POST to the gateway with a bearer key or token. */
   call<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string): ReturnType<typeof gql<T>>;
+  /** With `{ billingProcess: true }`: billing as its own OS process (start, kill, restart). */
+  billing?: BillingProcess;
   close(): Promise<void>;
+}
+
+export interface StackOptions {
+  /**
+   * Run billing as a separate OS process (`node --import tsx subgraphs/billing/src/main.ts`)
+   * on the fixed port the other services point at, with the same environment, instead of
+   * in-process; it is started before startStack returns and stopped by close().
+   */
+  billingProcess?: boolean;
 }
 
 /**
@@ -28,7 +40,7 @@ export interface Stack {
  * gateway composed from the subgraphs' code, demo data seeded, the carrier and PSP simulators
  * running behind the demo channels. `overrides` adds or replaces environment variables.
  */
-export async function startStack(overrides: NodeJS.ProcessEnv = {}): Promise<Stack> {
+export async function startStack(overrides: NodeJS.ProcessEnv = {}, options: StackOptions = {}): Promise<Stack> {
   const db = await createTestDatabase();
   const env: NodeJS.ProcessEnv = {
     NODE_ENV: 'test',
@@ -50,11 +62,13 @@ export async function startStack(overrides: NodeJS.ProcessEnv = {}): Promise<Sta
     ...overrides,
   };
   const services: ServiceHandle[] = [];
+  const byName: Partial<Record<SubgraphName, ServiceHandle>> = {};
   const subgraphUrls = {} as Record<SubgraphName, string>;
   const bus = new MemoryEventBus();
   const pgBus = new PgEventBus(db.url, createLogger('stack-events', 'silent'));
   let gateway: GatewayHandle | undefined;
   let simulators: RunningSimulators | undefined;
+  let billing: BillingProcess | undefined;
   let demo: DemoSeed;
   let gatewayUrl: string;
   try {
@@ -69,15 +83,21 @@ export async function startStack(overrides: NodeJS.ProcessEnv = {}): Promise<Sta
     // channels hands late outcomes (callbacks, resolver) back to billing.
     env.OUTCOME_WEBHOOK_URL = overrides.OUTCOME_WEBHOOK_URL ?? subgraphUrls.billing;
     for (const name of SUBGRAPH_NAMES) {
+      if (name === 'billing' && options.billingProcess) {
+        billing = new BillingProcess(env, ports.billing);
+        continue;
+      }
       const factory = SUBGRAPH_FACTORIES[name];
       if (!factory) throw new Error(`no factory for ${name}`);
       const service = await factory(env);
       services.push(service);
+      byName[name] = service;
       await service.listen(ports[name]);
     }
     simulators = await startDemoSimulators({ callbackBase: `http://127.0.0.1:${ports.channels}`, port: () => 0 });
     demo = await seedDemo(db.url, undefined, { simulators: simulators.info, credentialsKeys: env.CREDENTIALS_KEYS! });
-    await (services[SUBGRAPH_NAMES.indexOf('channels')] as ChannelsService).startJobs();
+    await (byName.channels as ChannelsService).startJobs();
+    await billing?.start();
     const { supergraphSdl } = composeSupergraph(await buildAllSubgraphSdl());
     await pgBus.start();
     gateway = await createGateway({
@@ -93,6 +113,7 @@ export async function startStack(overrides: NodeJS.ProcessEnv = {}): Promise<Sta
   } catch (err) {
     if (gateway) await gateway.close();
     else await pgBus.close();
+    await billing?.stop();
     for (const s of services) await s.close();
     await simulators?.stop();
     await db.drop();
@@ -100,6 +121,7 @@ export async function startStack(overrides: NodeJS.ProcessEnv = {}): Promise<Sta
   }
   const sims = simulators;
   const started = gateway;
+  const billingProcess = billing;
   return {
     gatewayUrl,
     subgraphUrls,
@@ -107,9 +129,11 @@ export async function startStack(overrides: NodeJS.ProcessEnv = {}): Promise<Sta
     demo,
     bus,
     simulators: sims,
+    billing: billingProcess,
     call: (query, variables = {}, token) => gql(gatewayUrl, query, variables, token ? bearer(token) : {}),
     async close() {
       await started.close();
+      await billingProcess?.stop();
       for (const s of services) await s.close();
       await sims.stop();
       await db.drop();

@@ -10,6 +10,7 @@ import { IdempotencyService } from './modules/idempotency/idempotency.service';
 import { FulfilmentService } from './modules/payment/fulfilment.service';
 import { PaymentService } from './modules/payment/payment.service';
 import { RefundService } from './modules/refund/refund.service';
+import { SubscriptionService } from './modules/subscription/subscription.service';
 import { WebhookService } from './modules/webhook/webhook.service';
 
 const HOUR = 3_600_000;
@@ -25,6 +26,7 @@ export class BillingRuntime {
   readonly payments: PaymentService;
   readonly refunds: RefundService;
   readonly fulfilment: FulfilmentService;
+  readonly subscriptions: SubscriptionService;
   private runner: Runner | null = null;
 
   constructor(
@@ -59,6 +61,17 @@ export class BillingRuntime {
       webhooks: this.webhooks,
       refunds: this.refunds,
     });
+    this.subscriptions = new SubscriptionService({
+      orm,
+      log,
+      clients: this.clients,
+      keys: this.keys,
+      idempotency: this.idempotency,
+      payments: this.payments,
+      entitlements: this.entitlements,
+    });
+    // A subscription moves in the transaction of its payment's final status.
+    this.payments.subscriptionHook = this.subscriptions;
   }
 
   async startJobs(): Promise<void> {
@@ -93,6 +106,10 @@ export class BillingRuntime {
         },
         [JOB.SETTLE_REFUND]: async (payload) => {
           await this.fulfilment.settleRefund((payload as { refundId: string }).refundId);
+        },
+        [JOB.RENEW_SUBSCRIPTION]: async (payload) => {
+          const { subscriptionId, period } = payload as { subscriptionId: string; period: number };
+          await this.subscriptions.renew(subscriptionId, period);
         },
         [JOB.SEND_WEBHOOK]: async (payload) => {
           await this.webhooks.send((payload as { deliveryId: string }).deliveryId);

@@ -16,6 +16,10 @@ import {
 import { createOutcomeResolver } from './modules/payment/outcome.resolver';
 import { createPaymentResolver, resolvePaymentReference } from './modules/payment/payment.resolver';
 import { PlayerBillingResolver } from './modules/player/player.resolver';
+import {
+  createSubscriptionResolver,
+  resolveSubscriptionReference,
+} from './modules/subscription/subscription.resolver';
 import { createWebhookResolver } from './modules/webhook/webhook.resolver';
 import { BillingRuntime } from './runtime';
 import { PlanSubscription, Refund } from './types';
@@ -47,6 +51,7 @@ export function buildBillingSchema(runtime?: BillingRuntime): Promise<FederatedS
         EntitlementResolver,
         createWebhookResolver(rt),
         createOutcomeResolver(rt),
+        createSubscriptionResolver(rt),
       ],
       orphanedTypes: [MoneyType, PageInfo, Refund, PlanSubscription],
       pubSub: inertPubSub,
@@ -54,9 +59,9 @@ export function buildBillingSchema(runtime?: BillingRuntime): Promise<FederatedS
     {
       Payment: { __resolveReference: resolvePaymentReference },
       Entitlement: { __resolveReference: resolveEntitlementReference },
-      // Refunds are reached through their payment; plan subscriptions arrive with recurring billing.
+      // Refunds are reached through their payment.
       Refund: { __resolveReference: () => null },
-      PlanSubscription: { __resolveReference: () => null },
+      PlanSubscription: { __resolveReference: resolveSubscriptionReference },
     } as never,
   );
 }

@@ -219,13 +219,81 @@ export class Entitlement {
 
 @Directive('@key(fields: "id")')
 /** A player's recurring plan subscription (not the GraphQL root Subscription type). */
-@ObjectType('PlanSubscription', { description: 'A recurring subscription of a player to a plan.' })
+@ObjectType('PlanSubscription', {
+  description:
+    'A recurring subscription of a player to a plan: PENDING until its first payment succeeds, then ACTIVE (PAST_DUE while a failed renewal is retried) until CANCELED.',
+})
 export class PlanSubscription {
   @Field(() => ID) id!: string;
   @Field(() => SubscriptionStatusEnum) status!: SubscriptionStatusEnum;
-  @Field(() => DateTimeResolver, { nullable: true }) nextChargeAt!: Date | null;
-  @Field(() => DateTimeResolver, { nullable: true }) currentPeriodEnd!: Date | null;
+  @Field(() => DateTimeResolver, {
+    nullable: true,
+    description:
+      "When the next period will be charged (inside the country's charging hours in the player's time zone); null when nothing more will be charged.",
+  })
+  nextChargeAt!: Date | null;
+  @Field(() => DateTimeResolver, {
+    nullable: true,
+    description: 'Start of the period paid last (null before the first payment succeeded).',
+  })
+  currentPeriodStart!: Date | null;
+  @Field(() => DateTimeResolver, {
+    nullable: true,
+    description: "End of the period paid last: the plan's service is accessible until then.",
+  })
+  currentPeriodEnd!: Date | null;
+  @Field(() => Boolean, {
+    description: 'Canceled at the end of the current period: stays ACTIVE until currentPeriodEnd.',
+  })
+  cancelAtPeriodEnd!: boolean;
+  @Field(() => DateTimeResolver, { nullable: true }) canceledAt!: Date | null;
+  @Field(() => Int, { description: 'Failed renewals of the period being charged (PAST_DUE).' })
+  failedAttempts!: number;
+  @Field(() => DateTimeResolver) createdAt!: Date;
   @Field(() => PlanRef) plan!: PlanRef;
+  @Field(() => PlayerRef) player!: PlayerRef;
+  @Field(() => PriceRef, { description: 'The price each period is charged at.' }) price!: PriceRef;
+  merchantId!: string;
+}
+
+@InputType('SubscribeInput')
+export class SubscribeInput {
+  @Field(() => String, {
+    description: 'Same key and parameters: the first result again, never a second subscription.',
+  })
+  idempotencyKey!: string;
+  @Field(() => ID) playerId!: string;
+  @Field(() => ID) planId!: string;
+  @Field(() => ID, {
+    nullable: true,
+    description:
+      "The channel to charge every period through; without it, the plan's price in the player's country for carrier billing (then premium SMS, then the wallet) and routing's channel.",
+  })
+  channelId?: string | null;
+  @Field(() => String, { nullable: true, description: "E.164; defaults to the player's." })
+  msisdn?: string | null;
+}
+
+@ObjectType('SubscribePayload')
+export class SubscribePayload {
+  @Field(() => PlanSubscription) subscription!: PlanSubscription;
+  @Field(() => Payment, { description: "The first period's payment." }) payment!: Payment;
+}
+
+@InputType('CancelSubscriptionInput')
+export class CancelSubscriptionInput {
+  @Field(() => ID) subscriptionId!: string;
+  @Field(() => Boolean, {
+    nullable: true,
+    description:
+      'true: no more renewals, ACTIVE until currentPeriodEnd, then CANCELED; false or absent: CANCELED now (access already paid for is kept).',
+  })
+  atPeriodEnd?: boolean | null;
+}
+
+@ObjectType('CancelSubscriptionPayload')
+export class CancelSubscriptionPayload {
+  @Field(() => PlanSubscription) subscription!: PlanSubscription;
 }
 
 // ------------------------------------------------------------------------------- webhooks

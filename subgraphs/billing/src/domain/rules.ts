@@ -25,7 +25,11 @@ export type RefusalReason =
   | 'COUNTRY_MISMATCH'
   | 'PLAYER_NOT_FOUND'
   | 'MSISDN_REQUIRED'
-  | 'PLAN_PRICE';
+  | 'PLAN_PRICE'
+  // subscribe
+  | 'PLAN_NOT_OFFERED'
+  | 'NOT_RECURRING'
+  | 'ALREADY_SUBSCRIBED';
 
 export function refused(
   code: typeof ErrorCode.BAD_USER_INPUT | typeof ErrorCode.CONFLICT,

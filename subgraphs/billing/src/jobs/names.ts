@@ -18,7 +18,14 @@ export const JOB = {
   SEND_WEBHOOK: 'billing.send_webhook',
   /** Hourly: idempotency keys past their retention. */
   CLEANUP: 'billing.cleanup',
+  /**
+   * A plan subscription's next period: charged at next_charge_at (or, canceled at period end,
+   * the subscription ends at current_period_end). One job per subscription and period.
+   */
+  RENEW_SUBSCRIPTION: 'billing.renew_subscription',
 } as const;
 
 export const resolvePaymentKey = (paymentId: string) => `resolve:${paymentId}`;
 export const resolveRefundKey = (refundId: string) => `resolve-refund:${refundId}`;
+export const renewSubscriptionKey = (subscriptionId: string, period: number) =>
+  `renew:${subscriptionId}:${period}`;

@@ -30,6 +30,7 @@ export interface KeyRow {
   state: 'running' | 'completed';
   payment_id: string | null;
   refund_id: string | null;
+  subscription_id: string | null;
   response: unknown;
   created_at: Date | string;
   updated_at: Date | string;
@@ -154,12 +155,12 @@ export class IdempotencyService {
   async claim(
     tx: EntityManager,
     req: IdempotentRequest,
-    owner: { paymentId?: string | null; refundId?: string | null },
+    owner: { paymentId?: string | null; refundId?: string | null; subscriptionId?: string | null },
   ): Promise<void> {
     const rows = await query(
       tx,
-      `insert into billing.idempotency_key (merchant_id, key, request_hash, operation, state, payment_id, refund_id)
-       values (?, ?, ?, ?, 'running', ?, ?) on conflict (merchant_id, key) do nothing returning key`,
+      `insert into billing.idempotency_key (merchant_id, key, request_hash, operation, state, payment_id, refund_id, subscription_id)
+       values (?, ?, ?, ?, 'running', ?, ?, ?) on conflict (merchant_id, key) do nothing returning key`,
       [
         req.merchantId,
         req.key,
@@ -167,6 +168,7 @@ export class IdempotencyService {
         req.operation,
         owner.paymentId ?? null,
         owner.refundId ?? null,
+        owner.subscriptionId ?? null,
       ],
     );
     if (rows.length === 0) throw new KeyTaken();

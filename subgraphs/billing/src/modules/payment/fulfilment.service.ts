@@ -15,6 +15,7 @@
 import { AppError, ErrorCode, query, recordAudit, type MikroORM } from '@coinslot/kernel';
 import type { Logger } from '@coinslot/kernel';
 import type { Clients } from '../../clients';
+import { crashPoint } from '../../crash';
 import { SCHEMA } from '../../database';
 import { derivedUuid } from '../../domain/serial';
 import type { EntitlementService } from '../entitlement/entitlement.service';
@@ -89,7 +90,11 @@ export class FulfilmentService {
     const payment = await paymentById(this.d.orm.em.fork(), paymentId);
     if (!payment || payment.status !== 'SUCCEEDED') return;
     if (payment.channel_kind !== 'WALLET') {
-      await this.once(payment, 'ledger.revenue', () => this.postRevenue(payment));
+      await this.once(payment, 'ledger.revenue', async () => {
+        const posted = await this.postRevenue(payment);
+        crashPoint('after-revenue-posted'); // test-only (src/crash.ts): inert unless armed by env
+        return posted;
+      });
     }
     let delivered: 'DONE' | 'FAILED';
     try {

@@ -30,6 +30,8 @@ export interface PaymentRow {
   variant_id: string | null;
   plan_id: string | null;
   subscription_id: string | null;
+  /** The subscription period this payment pays for (with subscription_id). */
+  subscription_period: number | null;
   product_kind: string | null;
   channel_id: string | null;
   channel_kind: ChannelKindValue;

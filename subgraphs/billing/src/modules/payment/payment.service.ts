@@ -38,6 +38,7 @@ import type { Clients, PriceFacts, PlayerFacts, RoutedChannel } from '../../clie
 import type { BillingKeys, Config } from '../../config';
 import { keyedHash, requestHash } from '../../crypto';
 import { SCHEMA, pgDate, pgJson } from '../../database';
+import { crashPoint } from '../../crash';
 import { cashDeskUrl, signCashDeskToken } from '../../domain/cash-desk';
 import {
   CARRIER_KINDS,
@@ -101,6 +102,16 @@ export interface CreatePaymentCommand {
   returnUrl?: string | null;
   /** Plan prices are charged only through subscriptions (createPaymentForPlan). */
   subscriptionId?: string | null;
+  /** The subscription period the payment pays for (with subscriptionId). */
+  subscriptionPeriod?: number | null;
+}
+
+/**
+ * Told, in the transaction that makes a subscription's payment SUCCEEDED, FAILED or CANCELED,
+ * so the subscription moves with it (the recurring module).
+ */
+export interface SubscriptionPaymentHook {
+  paymentFinal(tx: EntityManager, payment: PaymentRow): Promise<void>;
 }
 
 export interface ApplyOptions {
@@ -133,6 +144,9 @@ interface Prepared {
 }
 
 export class PaymentService {
+  /** Set by the runtime: plan subscriptions follow their payments' final statuses. */
+  subscriptionHook: SubscriptionPaymentHook | null = null;
+
   constructor(private readonly d: PaymentDeps) {}
 
   // ------------------------------------------------------------------------------ create
@@ -163,6 +177,7 @@ export class PaymentService {
         cmd.cardToken ? keyedHash(this.d.keys.msisdnKey, `card:${cmd.cardToken}`) : null,
         cmd.returnUrl ?? null,
         cmd.subscriptionId ?? null,
+        ...(cmd.subscriptionPeriod != null ? [cmd.subscriptionPeriod] : []),
       ]),
     };
     return this.d.idempotency.execute<PaymentSnapshot>(em, req, {
@@ -332,9 +347,9 @@ export class PaymentService {
         [row] = await query<PaymentRow>(
           tx,
           `insert into billing.payment (id, serial_number, merchant_id, portal_id, player_id, order_ref, price_id, variant_id,
-             plan_id, subscription_id, product_kind, channel_id, channel_kind, country, msisdn_masked, msisdn_hash, amount,
-             currency, status, fulfilment)
-           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::bigint, ?, ?, ?::jsonb)
+             plan_id, subscription_id, subscription_period, product_kind, channel_id, channel_kind, country, msisdn_masked,
+             msisdn_hash, amount, currency, status, fulfilment)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::bigint, ?, ?, ?::jsonb)
            on conflict (serial_number) do nothing returning *`,
           [
             id,
@@ -347,6 +362,7 @@ export class PaymentService {
             price.variantId,
             price.planId,
             cmd.subscriptionId ?? null,
+            cmd.subscriptionId ? (cmd.subscriptionPeriod ?? null) : null,
             price.productKind,
             p.route?.id ?? cmd.channelId ?? null,
             kind,
@@ -395,18 +411,25 @@ export class PaymentService {
     if (cashDesk) return created.snapshot;
 
     const payment = (await paymentById(this.d.orm.em.fork(), id))!;
+    let charged: { outcome: Outcome; version: number | null; channelId: string | null };
     if (kind === 'WALLET') {
-      const outcome = await this.walletHold(payment);
-      return (await this.apply(id, 'charge', outcome, { completeKey: req })).snapshot;
+      charged = { outcome: await this.walletHold(payment), version: null, channelId: null };
+    } else {
+      charged = await this.channelCharge(payment, fulfilment, {
+        msisdn: p.msisdn,
+        cardToken: p.cardToken,
+        returnUrl: cmd.returnUrl ?? null,
+        channelId: cmd.channelId ?? null,
+      });
     }
-    const { outcome, version, channelId } = await this.channelCharge(payment, fulfilment, {
-      msisdn: p.msisdn,
-      cardToken: p.cardToken,
-      returnUrl: cmd.returnUrl ?? null,
-      channelId: cmd.channelId ?? null,
+    crashPoint('after-charge-sent'); // test-only (src/crash.ts): inert unless armed by env
+    const { snapshot } = await this.apply(id, 'charge', charged.outcome, {
+      completeKey: req,
+      version: charged.version,
+      channelId: charged.channelId,
     });
-    return (await this.apply(id, 'charge', outcome, { completeKey: req, version, channelId }))
-      .snapshot;
+    crashPoint('after-result-saved'); // test-only (src/crash.ts)
+    return snapshot;
   }
 
   /** The player's charges of a kind in the current local day and month (in flight or done). */
@@ -695,6 +718,7 @@ export class PaymentService {
         );
         await this.cancelResolve(tx, row.id);
         await this.d.webhooks.enqueue(tx, paymentEvent('payment.succeeded', row));
+        if (row.subscription_id) await this.subscriptionHook?.paymentFinal(tx, row);
         return;
       case 'FAILED':
       case 'CANCELED':
@@ -712,6 +736,7 @@ export class PaymentService {
           tx,
           paymentEvent(row.status === 'FAILED' ? 'payment.failed' : 'payment.canceled', row),
         );
+        if (row.subscription_id) await this.subscriptionHook?.paymentFinal(tx, row);
         return;
       case 'PROCESSING':
       case 'REQUIRES_ACTION':
@@ -890,6 +915,7 @@ export class PaymentService {
     em: EntityManager,
     cmd: Omit<CreatePaymentCommand, 'portalId' | 'cardToken' | 'returnUrl'> & {
       subscriptionId: string;
+      subscriptionPeriod: number;
     },
   ): Promise<PaymentSnapshot> {
     return this.create(em, { ...cmd, portalId: null, cardToken: null, returnUrl: null });

@@ -3,6 +3,11 @@ import { PageInfo, type Principal, type RequestContext } from '@coinslot/kernel'
 import { Entitlement, PaymentConnection, PlanSubscription, PlayerRef } from '../../types';
 import { playerEntitlementsLoader, toEntitlement } from '../entitlement/entitlement.service';
 import { paymentPage } from '../payment/payment.resolver';
+import {
+  playerSubscriptionsLoader,
+  subscriptionSnapshot,
+  toPlanSubscription,
+} from '../subscription/subscription.rows';
 
 /**
  * Which of a player's billing rows the caller may see. The gateway only reaches these fields
@@ -43,9 +48,22 @@ export class PlayerBillingResolver {
     return paymentPage(ctx, where, { first, after });
   }
 
-  @FieldResolver(() => [PlanSubscription], { description: "The player's plan subscriptions." })
-  subscriptions(@Root() _player: PlayerRef): PlanSubscription[] {
-    return [];
+  @FieldResolver(() => [PlanSubscription], {
+    description: "The player's plan subscriptions, newest first (canceled ones too).",
+  })
+  async subscriptions(
+    @Root() player: PlayerRef,
+    @Ctx() ctx: RequestContext,
+  ): Promise<PlanSubscription[]> {
+    if (!scope(ctx.principal, player.id)) return [];
+    const rows = await playerSubscriptionsLoader(ctx).load(player.id);
+    const own =
+      ctx.principal.kind === 'portal' || ctx.principal.kind === 'player'
+        ? ctx.principal.merchantId
+        : null;
+    return rows
+      .filter((r) => own === null || r.merchant_id === own)
+      .map((r) => toPlanSubscription(subscriptionSnapshot(r)));
   }
 
   @FieldResolver(() => [Entitlement], {
