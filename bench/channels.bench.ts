@@ -7,7 +7,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { startHarness, uniqueReference, type ConformanceSpec } from '../subgraphs/channels/src/adapters/conformance';
+import {
+  startHarness,
+  uniqueReference,
+  type ConformanceSpec,
+} from '../subgraphs/channels/src/adapters/conformance';
 import { spec as camara } from '../subgraphs/channels/src/adapters/camara/conformance';
 import { spec as card } from '../subgraphs/channels/src/adapters/card/conformance';
 import { spec as oneapi } from '../subgraphs/channels/src/adapters/oneapi/conformance';
@@ -50,16 +54,33 @@ async function load(name: string, mode: string, op: () => Promise<boolean>): Pro
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  return { adapter: name, mode, ops: latencies.length, perSecond: Math.round(latencies.length / elapsed), p50: +percentile(latencies, 50).toFixed(2), p99: +percentile(latencies, 99).toFixed(2), errors };
+  return {
+    adapter: name,
+    mode,
+    ops: latencies.length,
+    perSecond: Math.round(latencies.length / elapsed),
+    p50: +percentile(latencies, 50).toFixed(2),
+    p99: +percentile(latencies, 99).toFixed(2),
+    errors,
+  };
 }
 
 async function benchOne(spec: ConformanceSpec): Promise<Row[]> {
   // A generous client timeout for load (the conformance suite's short one is for fault tests).
-  const h = await startHarness({ ...spec, adapterConfig: (sim) => ({ ...spec.adapterConfig(sim), timeoutMs: 5_000 }) });
+  const h = await startHarness({
+    ...spec,
+    adapterConfig: (sim) => ({ ...spec.adapterConfig(sim), timeoutMs: 5_000 }),
+  });
   try {
     const payer = spec.payer('00');
     const charge = async () => {
-      const o = await h.adapter.charge({ reference: uniqueReference('BN'), amount: 199n, currency: spec.currency, description: 'bench', ...payer });
+      const o = await h.adapter.charge({
+        reference: uniqueReference('BN'),
+        amount: 199n,
+        currency: spec.currency,
+        description: 'bench',
+        ...payer,
+      });
       return o.kind === 'succeeded' || o.kind === 'pending';
     };
     const raw = async () => {
@@ -89,12 +110,18 @@ async function main(): Promise<void> {
     '',
     '| adapter | path | charges | per second | p50 ms | p99 ms | errors |',
     '|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.adapter} | ${r.mode} | ${r.ops} | ${r.perSecond} | ${r.p50} | ${r.p99} | ${r.errors} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.adapter} | ${r.mode} | ${r.ops} | ${r.perSecond} | ${r.p50} | ${r.p99} | ${r.errors} |`,
+    ),
     '',
     'Adapter overhead at p50 (adapter − raw): ' +
       [...new Set(rows.map((r) => r.adapter))]
         .map((a) => {
-          const [ad, raw] = [rows.find((r) => r.adapter === a && r.mode === 'adapter'), rows.find((r) => r.adapter === a && r.mode === 'raw')];
+          const [ad, raw] = [
+            rows.find((r) => r.adapter === a && r.mode === 'adapter'),
+            rows.find((r) => r.adapter === a && r.mode === 'raw'),
+          ];
           return ad && raw ? `${a} ${(ad.p50 - raw.p50).toFixed(2)} ms` : `${a} n/a`;
         })
         .join(', ') +
@@ -105,7 +132,11 @@ async function main(): Promise<void> {
   console.log('\n' + report);
   if (process.env.BENCH_WRITE !== '0') {
     const file = path.join(__dirname, '..', 'docs', 'benchmarks.md');
-    if (!fs.existsSync(file)) fs.writeFileSync(file, '# Benchmarks\n\nFigures from `bench/`, newest last. Never asserted in tests.\n\n');
+    if (!fs.existsSync(file))
+      fs.writeFileSync(
+        file,
+        '# Benchmarks\n\nFigures from `bench/`, newest last. Never asserted in tests.\n\n',
+      );
     fs.appendFileSync(file, report + '\n');
   }
 }

@@ -22,22 +22,94 @@ async function main(): Promise<void> {
   const stack = await launch();
   try {
     const portal = { authorization: `Bearer ${stack.demo.portalApiKey}` };
-    const me = await fetch(stack.demo.gatewayUrl.replace('localhost', '127.0.0.1'), { method: 'POST', headers: { 'content-type': 'application/json', ...portal }, body: JSON.stringify({ query: '{ myMerchant { id } }' }) });
-    const merchantId = ((await me.json()) as { data: { myMerchant: { id: string } } }).data.myMerchant.id;
+    const me = await fetch(stack.demo.gatewayUrl.replace('localhost', '127.0.0.1'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...portal },
+      body: JSON.stringify({ query: '{ myMerchant { id } }' }),
+    });
+    const merchantId = ((await me.json()) as { data: { myMerchant: { id: string } } }).data
+      .myMerchant.id;
     // Straight to a subgraph: the same principal the gateway would sign (portal id is not used by these operations).
-    const signed = { [INTERNAL_CONTEXT_HEADER]: await signInternalContext({ kind: 'portal', merchantId, portalId: merchantId }, stack.secrets.INTERNAL_CONTEXT_SECRET!, 3600) };
+    const signed = {
+      [INTERNAL_CONTEXT_HEADER]: await signInternalContext(
+        { kind: 'portal', merchantId, portalId: merchantId },
+        stack.secrets.INTERNAL_CONTEXT_SECRET!,
+        3600,
+      ),
+    };
     const gw = `http://127.0.0.1:${stack.ports.gateway}/graphql`;
     const run = `${Date.now().toString(36)}`;
-    const offers = () => JSON.stringify({ query: OFFERS, variables: { country: 'FR', locale: 'fr-FR' } });
-    const register = (prefix: string) => (i: number) => JSON.stringify({ query: REGISTER, variables: { input: { externalRef: `${prefix}-${run}-${i}`, country: 'FR', locale: 'fr-FR', timezone: 'Europe/Paris', msisdn: '+33612345600' } } });
+    const offers = () =>
+      JSON.stringify({ query: OFFERS, variables: { country: 'FR', locale: 'fr-FR' } });
+    const register = (prefix: string) => (i: number) =>
+      JSON.stringify({
+        query: REGISTER,
+        variables: {
+          input: {
+            externalRef: `${prefix}-${run}-${i}`,
+            country: 'FR',
+            locale: 'fr-FR',
+            timezone: 'Europe/Paris',
+            msisdn: '+33612345600',
+          },
+        },
+      });
 
     // Warm up caches, JIT and connection pools.
-    await drive({ name: 'warm-up', target: 'gateway', url: gw, headers: portal, body: offers, connections, seconds: 3 });
+    await drive({
+      name: 'warm-up',
+      target: 'gateway',
+      url: gw,
+      headers: portal,
+      body: offers,
+      connections,
+      seconds: 3,
+    });
     const results: LoadResult[] = [];
-    results.push(await drive({ name: 'Offers', target: 'gateway', url: gw, headers: portal, body: offers, connections, seconds }));
-    results.push(await drive({ name: 'Offers', target: 'catalog (direct)', url: `http://127.0.0.1:${stack.ports.catalog}/graphql`, headers: signed, body: offers, connections, seconds }));
-    results.push(await drive({ name: 'RegisterPlayer', target: 'gateway', url: gw, headers: portal, body: register('gw'), connections, seconds }));
-    results.push(await drive({ name: 'RegisterPlayer', target: 'accounts (direct)', url: `http://127.0.0.1:${stack.ports.accounts}/graphql`, headers: signed, body: register('direct'), connections, seconds }));
+    results.push(
+      await drive({
+        name: 'Offers',
+        target: 'gateway',
+        url: gw,
+        headers: portal,
+        body: offers,
+        connections,
+        seconds,
+      }),
+    );
+    results.push(
+      await drive({
+        name: 'Offers',
+        target: 'catalog (direct)',
+        url: `http://127.0.0.1:${stack.ports.catalog}/graphql`,
+        headers: signed,
+        body: offers,
+        connections,
+        seconds,
+      }),
+    );
+    results.push(
+      await drive({
+        name: 'RegisterPlayer',
+        target: 'gateway',
+        url: gw,
+        headers: portal,
+        body: register('gw'),
+        connections,
+        seconds,
+      }),
+    );
+    results.push(
+      await drive({
+        name: 'RegisterPlayer',
+        target: 'accounts (direct)',
+        url: `http://127.0.0.1:${stack.ports.accounts}/graphql`,
+        headers: signed,
+        body: register('direct'),
+        connections,
+        seconds,
+      }),
+    );
 
     const ratio = (op: string) => {
       const [g, d] = results.filter((r) => r.name === op);
@@ -56,7 +128,11 @@ async function main(): Promise<void> {
     console.log('\n' + report);
     if (process.env.BENCH_WRITE !== '0') {
       const file = path.join(__dirname, '..', 'docs', 'benchmarks.md');
-      if (!fs.existsSync(file)) fs.writeFileSync(file, '# Benchmarks\n\nFigures from `bench/`, newest last. Never asserted in tests.\n\n');
+      if (!fs.existsSync(file))
+        fs.writeFileSync(
+          file,
+          '# Benchmarks\n\nFigures from `bench/`, newest last. Never asserted in tests.\n\n',
+        );
       fs.appendFileSync(file, report + '\n');
     }
   } finally {

@@ -12,7 +12,17 @@ async function main(): Promise<void> {
   console.log('migrations applied');
   if (process.env.SEED_DEMO === '1') {
     const demo = await seedDemo(url);
-    console.log(JSON.stringify({ portalApiKey: demo.portalApiKey, adminApiKey: demo.adminApiKey, ownerApiKey: demo.ownerApiKey }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          portalApiKey: demo.portalApiKey,
+          adminApiKey: demo.adminApiKey,
+          ownerApiKey: demo.ownerApiKey,
+        },
+        null,
+        2,
+      ),
+    );
   }
 }
 

@@ -35,7 +35,9 @@ async function main(mode: string | undefined): Promise<void> {
     }
   }
   if (stale.length) {
-    console.error(`schema/ is out of date: ${stale.join(', ')}. Run npm run schema:write and commit.`);
+    console.error(
+      `schema/ is out of date: ${stale.join(', ')}. Run npm run schema:write and commit.`,
+    );
     process.exit(1);
   }
   if (mode !== 'write') console.log('schema/ is up to date');

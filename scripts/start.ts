@@ -64,7 +64,10 @@ function demoSecrets(): Record<string, string> {
   const existing = readJson<Record<string, string>>(file) ?? {};
   const missing = Object.keys(SECRET_GENERATORS).filter((k) => !existing[k]);
   if (missing.length === 0) return existing;
-  const secrets = { ...existing, ...Object.fromEntries(missing.map((k) => [k, SECRET_GENERATORS[k]!()])) };
+  const secrets = {
+    ...existing,
+    ...Object.fromEntries(missing.map((k) => [k, SECRET_GENERATORS[k]!()])),
+  };
   fs.writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
 }
@@ -73,7 +76,11 @@ function port(service: ServiceName): number {
   return Number(process.env[portEnvName(service)] ?? DEFAULT_PORTS[service]);
 }
 
-async function waitReady(service: ServiceName, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
+async function waitReady(
+  service: ServiceName,
+  child: ChildProcess,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${service} exited with code ${child.exitCode}`);
@@ -89,10 +96,15 @@ async function waitReady(service: ServiceName, child: ChildProcess, timeoutMs = 
 }
 
 /** simulators-main writes its file (atomically) once every simulator listens. */
-async function waitSimulators(file: string, child: ChildProcess, timeoutMs = 30_000): Promise<DemoSimulators> {
+async function waitSimulators(
+  file: string,
+  child: ChildProcess,
+  timeoutMs = 30_000,
+): Promise<DemoSimulators> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the simulators exited with code ${child.exitCode}`);
+    if (child.exitCode !== null)
+      throw new Error(`the simulators exited with code ${child.exitCode}`);
     const info = readJson<DemoSimulators & { pid?: number }>(file);
     if (info && info.pid === child.pid) return info;
     await new Promise((r) => setTimeout(r, 100));
@@ -120,7 +132,11 @@ async function main(): Promise<void> {
   let databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) {
     const pgPort = Number(process.env.EMBEDDED_PG_PORT ?? 54329);
-    pg = await startEmbeddedPostgres({ dataDir: path.join(STATE, 'pg'), port: pgPort, persistent: true });
+    pg = await startEmbeddedPostgres({
+      dataDir: path.join(STATE, 'pg'),
+      port: pgPort,
+      persistent: true,
+    });
     await withClient(pg.url, async (c) => {
       const { rows } = await c.query(`select 1 from pg_database where datname = 'coinslot'`);
       if (rows.length === 0) await c.query('create database coinslot');
@@ -154,13 +170,19 @@ async function main(): Promise<void> {
     fs.rmSync(simulatorsFile, { force: true });
     simulators = spawn(process.execPath, ['--import', 'tsx', SIMULATORS_ENTRY], {
       cwd: ROOT,
-      env: { ...process.env, SIMULATORS_FILE: simulatorsFile, CHANNELS_PORT: String(port('channels')) },
+      env: {
+        ...process.env,
+        SIMULATORS_FILE: simulatorsFile,
+        CHANNELS_PORT: String(port('channels')),
+      },
       stdio: ['ignore', 'inherit', 'inherit'],
       detached: true,
     });
     simulators.on('exit', (code, signal) => {
       if (!stopping) {
-        console.error(`the simulators stopped unexpectedly (${signal ?? code}); stopping everything.`);
+        console.error(
+          `the simulators stopped unexpectedly (${signal ?? code}); stopping everything.`,
+        );
         void stop(1);
       }
     });
@@ -170,7 +192,10 @@ async function main(): Promise<void> {
     const credentialsKeys = `demo:${CREDENTIALS_KEY}`;
     await migrateAll(databaseUrl);
     const demoFile = path.join(STATE, 'demo.json');
-    const demo = await seedDemo(databaseUrl, readJson(demoFile), { simulators: sims, credentialsKeys });
+    const demo = await seedDemo(databaseUrl, readJson(demoFile), {
+      simulators: sims,
+      credentialsKeys,
+    });
 
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -179,15 +204,26 @@ async function main(): Promise<void> {
       APOLLO_TELEMETRY_DISABLED: '1',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     };
-    for (const name of SUBGRAPH_NAMES) env[urlEnvName(name)] = `http://127.0.0.1:${port(name)}/graphql`;
+    for (const name of SUBGRAPH_NAMES)
+      env[urlEnvName(name)] = `http://127.0.0.1:${port(name)}/graphql`;
     // Only channels holds the credentials key; it hands outcomes back to billing's endpoint.
     const serviceEnv: Partial<Record<ServiceName, NodeJS.ProcessEnv>> = {
-      channels: { CREDENTIALS_KEYS: credentialsKeys, OUTCOME_WEBHOOK_URL: `http://127.0.0.1:${port('billing')}/graphql` },
-      'scratch-cards': { CARD_CODE_KEY, CARD_VAULT_KEY, PUBLIC_BASE_URL: `http://localhost:${port('gateway')}` },
+      channels: {
+        CREDENTIALS_KEYS: credentialsKeys,
+        OUTCOME_WEBHOOK_URL: `http://127.0.0.1:${port('billing')}/graphql`,
+      },
+      'scratch-cards': {
+        CARD_CODE_KEY,
+        CARD_VAULT_KEY,
+        PUBLIC_BASE_URL: `http://localhost:${port('gateway')}`,
+      },
       // Cash-desk links point at the gateway; WEBHOOK_KEY encrypts merchants' webhook secrets.
       billing: { PUBLIC_BASE_URL: `http://localhost:${port('gateway')}`, WEBHOOK_KEY },
     };
-    const services: ServiceName[] = [...SUBGRAPH_NAMES.filter((n) => fs.existsSync(path.join(ROOT, ENTRY[n]))), 'gateway'];
+    const services: ServiceName[] = [
+      ...SUBGRAPH_NAMES.filter((n) => fs.existsSync(path.join(ROOT, ENTRY[n]))),
+      'gateway',
+    ];
     for (const service of services) {
       const child = spawn(process.execPath, ['--import', 'tsx', ENTRY[service]], {
         cwd: ROOT,
@@ -198,7 +234,9 @@ async function main(): Promise<void> {
       });
       child.on('exit', (code, signal) => {
         if (!stopping) {
-          console.error(`${service} stopped unexpectedly (${signal ?? code}); stopping everything.`);
+          console.error(
+            `${service} stopped unexpectedly (${signal ?? code}); stopping everything.`,
+          );
           void stop(1);
         }
       });
@@ -209,14 +247,25 @@ async function main(): Promise<void> {
     const gatewayUrl = `http://localhost:${port('gateway')}/graphql`;
     fs.writeFileSync(
       demoFile,
-      JSON.stringify({ gatewayUrl, portalApiKey: demo.portalApiKey, adminApiKey: demo.adminApiKey, ownerApiKey: demo.ownerApiKey }, null, 2) + '\n',
+      JSON.stringify(
+        {
+          gatewayUrl,
+          portalApiKey: demo.portalApiKey,
+          adminApiKey: demo.adminApiKey,
+          ownerApiKey: demo.ownerApiKey,
+        },
+        null,
+        2,
+      ) + '\n',
       { mode: 0o600 },
     );
     console.log(`\nCoinslot is ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     console.log(`  Gateway + Apollo Sandbox  ${gatewayUrl}`);
     console.log(`  Subscriptions (graphql-ws) ws://localhost:${port('gateway')}/graphql`);
     for (const name of SUBGRAPH_NAMES.filter((n) => children.has(n))) {
-      console.log(`  ${name.padEnd(25)} http://127.0.0.1:${port(name)}/graphql (gateway-signed requests only)`);
+      console.log(
+        `  ${name.padEnd(25)} http://127.0.0.1:${port(name)}/graphql (gateway-signed requests only)`,
+      );
     }
     const shown = path.relative(ROOT, simulatorsFile);
     console.log(`  Carrier/PSP simulators    ${shown.startsWith('..') ? simulatorsFile : shown}`);
@@ -236,11 +285,15 @@ async function main(): Promise<void> {
 if (process.env.COINSLOT_SUPERVISED === '1') {
   void main();
 } else {
-  const child = spawn(process.execPath, [...process.execArgv, __filename, ...process.argv.slice(2)], {
-    env: { ...process.env, COINSLOT_SUPERVISED: '1' },
-    stdio: 'inherit',
-    detached: true,
-  });
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, __filename, ...process.argv.slice(2)],
+    {
+      env: { ...process.env, COINSLOT_SUPERVISED: '1' },
+      stdio: 'inherit',
+      detached: true,
+    },
+  );
   const forward = () => child.kill('SIGTERM');
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);

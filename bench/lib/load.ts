@@ -34,7 +34,9 @@ export async function drive(options: {
     duration: seconds,
     method: 'POST',
     headers: { 'content-type': 'application/json', ...options.headers },
-    requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: options.body(i++) }) }],
+    requests: [
+      { setupRequest: (req: autocannon.Request) => ({ ...req, body: options.body(i++) }) },
+    ],
   });
   return {
     name: options.name,
@@ -56,6 +58,13 @@ export function machine(): string {
 }
 
 export function table(rows: LoadResult[]): string {
-  const head = '| operation | target | conns | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|';
-  return [head, ...rows.map((r) => `| ${r.name} | ${r.target} | ${r.connections} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors + r.non2xx} |`)].join('\n');
+  const head =
+    '| operation | target | conns | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|';
+  return [
+    head,
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${r.target} | ${r.connections} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors + r.non2xx} |`,
+    ),
+  ].join('\n');
 }

@@ -20,7 +20,15 @@ export interface AuthenticatorOptions {
 }
 
 interface CredentialAnswer {
-  data?: { _credential: { kind: string; merchantId: string | null; portalId: string | null; adminId: string | null; role: string | null } | null };
+  data?: {
+    _credential: {
+      kind: string;
+      merchantId: string | null;
+      portalId: string | null;
+      adminId: string | null;
+      role: string | null;
+    } | null;
+  };
   errors?: unknown[];
 }
 
@@ -49,7 +57,8 @@ export class Authenticator {
     const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
     if (!match) throw unauthenticated('Authorization must be "Bearer <API key or player token>".');
     const token = match[1]!;
-    if (token.startsWith(KEY_PREFIX.portal) || token.startsWith(KEY_PREFIX.admin)) return this.apiKey(token);
+    if (token.startsWith(KEY_PREFIX.portal) || token.startsWith(KEY_PREFIX.admin))
+      return this.apiKey(token);
     if (this.options.acceptCashDeskTokens) {
       const cashDesk = await verifyCashDeskToken(this.playerKey, token);
       if (cashDesk.ok) return cashDeskPrincipal(cashDesk.grant);
@@ -76,7 +85,8 @@ export class Authenticator {
         [INTERNAL_CONTEXT_HEADER]: await this.signer.sign(this.gatewayPrincipal),
       },
       body: JSON.stringify({
-        query: 'query($h: String!) { _credential(keyHash: $h) { kind merchantId portalId adminId role } }',
+        query:
+          'query($h: String!) { _credential(keyHash: $h) { kind merchantId portalId adminId role } }',
         variables: { h: keyHash },
       }),
     });
@@ -86,7 +96,8 @@ export class Authenticator {
       if (body.errors) throw new Error(`credential lookup failed: ${JSON.stringify(body.errors)}`);
       return null;
     }
-    if (c.kind === 'portal' && c.merchantId && c.portalId) return { kind: 'portal', merchantId: c.merchantId, portalId: c.portalId };
+    if (c.kind === 'portal' && c.merchantId && c.portalId)
+      return { kind: 'portal', merchantId: c.merchantId, portalId: c.portalId };
     if (c.kind === 'admin' && c.adminId && (c.role === 'operator' || c.role === 'owner')) {
       return { kind: 'admin', adminId: c.adminId, role: c.role };
     }
@@ -95,8 +106,15 @@ export class Authenticator {
 
   private async playerToken(token: string): Promise<Principal> {
     try {
-      const { payload } = await jwtVerify(token, this.playerKey, { issuer: 'coinslot-accounts', algorithms: ['HS256'] });
-      if (payload.typ !== 'player' || typeof payload.sub !== 'string' || typeof payload.mid !== 'string') {
+      const { payload } = await jwtVerify(token, this.playerKey, {
+        issuer: 'coinslot-accounts',
+        algorithms: ['HS256'],
+      });
+      if (
+        payload.typ !== 'player' ||
+        typeof payload.sub !== 'string' ||
+        typeof payload.mid !== 'string'
+      ) {
         throw new Error('not a player token');
       }
       return { kind: 'player', playerId: payload.sub, merchantId: payload.mid };

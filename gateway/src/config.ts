@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { DEFAULT_PORTS, SUBGRAPH_NAMES, loadConfig, urlEnvName, type SubgraphName } from '@coinslot/kernel';
+import {
+  DEFAULT_PORTS,
+  SUBGRAPH_NAMES,
+  loadConfig,
+  urlEnvName,
+  type SubgraphName,
+} from '@coinslot/kernel';
 
 const urls = Object.fromEntries(
   SUBGRAPH_NAMES.map((name) => [
@@ -33,5 +39,8 @@ export const loadGatewayConfig = (env = process.env) => loadConfig(gatewayConfig
 
 export function subgraphUrls(config: GatewayConfig): Record<SubgraphName, string> {
   const c = config as unknown as Record<string, string>;
-  return Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, c[urlEnvName(n)]!])) as Record<SubgraphName, string>;
+  return Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, c[urlEnvName(n)]!])) as Record<
+    SubgraphName,
+    string
+  >;
 }

@@ -74,7 +74,10 @@ export class PgEventBus implements EventBus {
       this.log.warn({ err }, 'event connection lost; reconnecting');
       this.client = null;
       void client.end().catch(() => undefined);
-      setTimeout(() => void this.connect(attempt + 1), Math.min(30_000, 250 * 2 ** attempt)).unref();
+      setTimeout(
+        () => void this.connect(attempt + 1),
+        Math.min(30_000, 250 * 2 ** attempt),
+      ).unref();
     });
     try {
       await client.connect();
@@ -82,7 +85,10 @@ export class PgEventBus implements EventBus {
       this.client = client;
     } catch (err) {
       this.log.warn({ err }, 'event connection failed; retrying');
-      setTimeout(() => void this.connect(attempt + 1), Math.min(30_000, 250 * 2 ** attempt)).unref();
+      setTimeout(
+        () => void this.connect(attempt + 1),
+        Math.min(30_000, 250 * 2 ** attempt),
+      ).unref();
     }
   }
 

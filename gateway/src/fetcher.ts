@@ -7,7 +7,8 @@ import nodeFetch from 'node-fetch';
  */
 export function createFetcher(maxSockets = 256) {
   const agent = new http.Agent({ keepAlive: true, maxSockets, keepAliveMsecs: 10_000 });
-  const fetcher = ((url: string, init?: Parameters<typeof nodeFetch>[1]) => nodeFetch(url, { ...init, agent })) as typeof nodeFetch;
+  const fetcher = ((url: string, init?: Parameters<typeof nodeFetch>[1]) =>
+    nodeFetch(url, { ...init, agent })) as typeof nodeFetch;
   return Object.assign(fetcher, { destroy: () => agent.destroy() });
 }
 export type Fetcher = ReturnType<typeof createFetcher>;

@@ -1,12 +1,26 @@
 import http from 'node:http';
-import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import {
+  ApolloGateway,
+  RemoteGraphQLDataSource,
+  type GraphQLDataSourceProcessOptions,
+} from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin, type BaseContext } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
-import { ApolloServerPluginUsageReportingDisabled, ApolloServerPluginSchemaReportingDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginUsageReportingDisabled,
+  ApolloServerPluginSchemaReportingDisabled,
+} from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
-import { Kind, type GraphQLError, type ValidationContext, type DocumentNode, type OperationDefinitionNode, type FieldNode } from 'graphql';
+import {
+  Kind,
+  type GraphQLError,
+  type ValidationContext,
+  type DocumentNode,
+  type OperationDefinitionNode,
+  type FieldNode,
+} from 'graphql';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
@@ -61,11 +75,15 @@ export interface GatewayHandle {
 
 /** Only __schema / __type / __typename at the root: what Sandbox needs before a key is set. */
 function isIntrospectionOnly(document: DocumentNode, operationName?: string | null): boolean {
-  const ops = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+  const ops = document.definitions.filter(
+    (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION,
+  );
   const op = operationName ? ops.find((o) => o.name?.value === operationName) : ops[0];
   if (!op || op.operation !== 'query') return false;
   return op.selectionSet.selections.every(
-    (s) => s.kind === Kind.FIELD && ['__schema', '__type', '__typename'].includes((s as FieldNode).name.value),
+    (s) =>
+      s.kind === Kind.FIELD &&
+      ['__schema', '__type', '__typename'].includes((s as FieldNode).name.value),
   );
 }
 
@@ -75,8 +93,19 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
   const log = createLogger('gateway', options.logLevel);
   const signer = new InternalContextSigner(options.internalContextSecret);
   const fetcher = createFetcher();
-  const auth = new Authenticator(options.subgraphUrls.accounts, options.playerTokenSecret, signer, fetcher);
-  const limits = { maxDepth: 10, maxAliases: 15, maxCost: 5000, maxTokens: 2000, ...options.limits };
+  const auth = new Authenticator(
+    options.subgraphUrls.accounts,
+    options.playerTokenSecret,
+    signer,
+    fetcher,
+  );
+  const limits = {
+    maxDepth: 10,
+    maxAliases: 15,
+    maxCost: 5000,
+    maxTokens: 2000,
+    ...options.limits,
+  };
 
   const gateway = new ApolloGateway({
     supergraphSdl: options.supergraphSdl,
@@ -84,11 +113,17 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
       new RemoteGraphQLDataSource<GatewayContext>({
         url: options.subgraphUrls[name as SubgraphName],
         fetcher: fetcher as never,
-        async willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>) {
+        async willSendRequest({
+          request,
+          context,
+        }: GraphQLDataSourceProcessOptions<GatewayContext>) {
           // Built here from the authenticated principal only; a client's header never passes.
           const principal = context.principal;
           if (!principal) throw unauthenticated();
-          request.http?.headers.set(INTERNAL_CONTEXT_HEADER, await signer.sign(principal, { clientIp: context.clientIp }));
+          request.http?.headers.set(
+            INTERNAL_CONTEXT_HEADER,
+            await signer.sign(principal, { clientIp: context.clientIp }),
+          );
         },
       }),
   });
@@ -103,7 +138,8 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
     async requestDidStart() {
       return {
         async didResolveOperation({ contextValue, document, operationName }) {
-          if (!contextValue.principal && !isIntrospectionOnly(document, operationName)) throw unauthenticated();
+          if (!contextValue.principal && !isIntrospectionOnly(document, operationName))
+            throw unauthenticated();
         },
       };
     },
@@ -156,7 +192,10 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
   await apollo.start();
   // A query run inside the gateway as a principal: subscription re-reads and the cash desk.
   const executeAs: Executor = async (document, variables, principal) => {
-    const res = await apollo.executeOperation<Record<string, unknown>>({ query: document as never, variables } as never, { contextValue: { principal } });
+    const res = await apollo.executeOperation<Record<string, unknown>>(
+      { query: document as never, variables } as never,
+      { contextValue: { principal } },
+    );
     if (res.body.kind !== 'single') return { errors: [] };
     return res.body.singleResult as never;
   };
@@ -176,7 +215,10 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
       upstream.body.pipe(res);
     } catch (err) {
       log.warn({ err }, 'export download failed');
-      if (!res.headersSent) res.status(502).json({ errors: [{ message: 'Export unavailable.', extensions: { code: 'INTERNAL' } }] });
+      if (!res.headersSent)
+        res
+          .status(502)
+          .json({ errors: [{ message: 'Export unavailable.', extensions: { code: 'INTERNAL' } }] });
       else res.destroy();
     }
   });
@@ -196,7 +238,12 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
     expressMiddleware(apollo, {
       context: async ({ req }) => {
         if (req.headers[INTERNAL_CONTEXT_HEADER] !== undefined) {
-          throw new AppError(ErrorCode.FORBIDDEN, `The ${INTERNAL_CONTEXT_HEADER} header is internal and not accepted from clients.`, {}, 403);
+          throw new AppError(
+            ErrorCode.FORBIDDEN,
+            `The ${INTERNAL_CONTEXT_HEADER} header is internal and not accepted from clients.`,
+            {},
+            403,
+          );
         }
         return { principal: await auth.authenticate(req.headers.authorization), clientIp: req.ip };
       },
@@ -210,10 +257,18 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
     fields: options.subscriptions ?? SUBSCRIPTION_FIELDS,
     bus: options.bus,
     // graphql-ws also takes the cash desk's token, limited to re-reading its one payment.
-    auth: new Authenticator(options.subgraphUrls.accounts, options.playerTokenSecret, signer, fetcher, { acceptCashDeskTokens: true }),
+    auth: new Authenticator(
+      options.subgraphUrls.accounts,
+      options.playerTokenSecret,
+      signer,
+      fetcher,
+      { acceptCashDeskTokens: true },
+    ),
     log,
     execute: async (document, variables, principal) =>
-      cashDeskMayRead(principal, document, variables) ? executeAs(document, variables, principal) : notThisPayment(),
+      cashDeskMayRead(principal, document, variables)
+        ? executeAs(document, variables, principal)
+        : notThisPayment(),
   });
   disposeWs = ws.dispose;
 

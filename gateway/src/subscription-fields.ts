@@ -13,7 +13,8 @@ export const SUBSCRIPTION_FIELDS: Record<string, SubscriptionField> = {
     queryField: 'payment',
     queryArgs: (args) => ({ id: args.paymentId }),
     isFinalResult: (result: ExecutionResult) => {
-      const data = result.data as { paymentStatusChanged?: { status?: string } | null } | null | undefined;
+      const data = result.data as
+        { paymentStatusChanged?: { status?: string } | null } | null | undefined;
       return FINAL_PAYMENT_STATUSES.has(data?.paymentStatusChanged?.status ?? '');
     },
   },

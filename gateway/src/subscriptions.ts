@@ -43,15 +43,29 @@ export type Executor = (
 ) => Promise<ExecutionResult>;
 
 function badInput(err: GraphQLError): GraphQLError {
-  return new GraphQLError(err.message, { nodes: err.nodes, extensions: { code: ErrorCode.BAD_USER_INPUT } });
+  return new GraphQLError(err.message, {
+    nodes: err.nodes,
+    extensions: { code: ErrorCode.BAD_USER_INPUT },
+  });
 }
 
-function rootField(doc: DocumentNode, operationName?: string | null): { op: OperationDefinitionNode; field: FieldNode } {
-  const ops = doc.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+function rootField(
+  doc: DocumentNode,
+  operationName?: string | null,
+): { op: OperationDefinitionNode; field: FieldNode } {
+  const ops = doc.definitions.filter(
+    (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION,
+  );
   const op = operationName ? ops.find((o) => o.name?.value === operationName) : ops[0];
-  if (!op || op.operation !== 'subscription') throw new GraphQLError('Only subscriptions are served over WebSocket.', { extensions: { code: ErrorCode.BAD_USER_INPUT } });
+  if (!op || op.operation !== 'subscription')
+    throw new GraphQLError('Only subscriptions are served over WebSocket.', {
+      extensions: { code: ErrorCode.BAD_USER_INPUT },
+    });
   const fields = op.selectionSet.selections.filter((s): s is FieldNode => s.kind === Kind.FIELD);
-  if (fields.length !== 1) throw new GraphQLError('A subscription selects exactly one root field.', { extensions: { code: ErrorCode.BAD_USER_INPUT } });
+  if (fields.length !== 1)
+    throw new GraphQLError('A subscription selects exactly one root field.', {
+      extensions: { code: ErrorCode.BAD_USER_INPUT },
+    });
   return { op, field: fields[0]! };
 }
 
@@ -59,10 +73,19 @@ function rootField(doc: DocumentNode, operationName?: string | null): { op: Oper
  * Rewrites `subscription S($x) { sub(a: $x) { …sel } }` into
  * `query S($x) { sub: queryField(b: $x) { …sel } }` with arguments renamed by the field map.
  */
-export function toRequery(field: FieldNode, def: SubscriptionField, args: Record<string, unknown>, fragments = ''): { document: DocumentNode; variables: Record<string, unknown> } {
+export function toRequery(
+  field: FieldNode,
+  def: SubscriptionField,
+  args: Record<string, unknown>,
+  fragments = '',
+): { document: DocumentNode; variables: Record<string, unknown> } {
   const queryArgs = def.queryArgs(args);
-  const varDefs = Object.keys(queryArgs).map((name) => `$__${name}: ID!`).join(', ');
-  const argList = Object.keys(queryArgs).map((name) => `${name}: $__${name}`).join(', ');
+  const varDefs = Object.keys(queryArgs)
+    .map((name) => `$__${name}: ID!`)
+    .join(', ');
+  const argList = Object.keys(queryArgs)
+    .map((name) => `${name}: $__${name}`)
+    .join(', ');
   const selection = field.selectionSet ? print(field.selectionSet) : '';
   const text = `query(${varDefs}) { ${field.alias?.value ?? field.name.value}: ${def.queryField}(${argList}) ${selection} } ${fragments}`;
   const variables = Object.fromEntries(Object.entries(queryArgs).map(([k, v]) => [`__${k}`, v]));
@@ -84,7 +107,9 @@ export interface SubscriptionServerOptions {
  * connection needs a valid key or token, and the first re-read on subscribe must succeed for
  * this principal (so a player cannot subscribe to another player's payment).
  */
-export function attachSubscriptions(options: SubscriptionServerOptions): { dispose(): Promise<void> } {
+export function attachSubscriptions(options: SubscriptionServerOptions): {
+  dispose(): Promise<void>;
+} {
   const wss = new WebSocketServer({ server: options.httpServer, path: '/graphql' });
   const server = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
@@ -92,7 +117,9 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
       onConnect: async (ctx) => {
         const raw = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         try {
-          const principal = await options.auth.authenticate(typeof raw === 'string' ? raw : undefined);
+          const principal = await options.auth.authenticate(
+            typeof raw === 'string' ? raw : undefined,
+          );
           if (!principal) return false;
           ctx.extra.principal = principal;
           return true;
@@ -105,7 +132,9 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
         try {
           document = parse(payload.query);
         } catch (err) {
-          return [err instanceof GraphQLError ? err : new GraphQLError('Unreadable subscription.')].map(badInput);
+          return [
+            err instanceof GraphQLError ? err : new GraphQLError('Unreadable subscription.'),
+          ].map(badInput);
         }
         const errors = validate(options.schema, document);
         if (errors.length) return errors.map(badInput);
@@ -118,35 +147,74 @@ export function attachSubscriptions(options: SubscriptionServerOptions): { dispo
         };
       },
       // Queries and mutations go over HTTP; the socket serves subscriptions only.
-      execute: () => ({ errors: [badInput(new GraphQLError('Send queries and mutations over HTTP POST /graphql.'))] }),
+      execute: () => ({
+        errors: [badInput(new GraphQLError('Send queries and mutations over HTTP POST /graphql.'))],
+      }),
       subscribe: (args: ExecutionArgs) => {
         const principal = (args.contextValue as { principal: Principal }).principal;
         try {
           const { op, field } = rootField(args.document, args.operationName);
           const def = options.fields[field.name.value];
-          if (!def) return { errors: [badInput(new GraphQLError(`Unknown subscription "${field.name.value}".`))] };
+          if (!def)
+            return {
+              errors: [badInput(new GraphQLError(`Unknown subscription "${field.name.value}".`))],
+            };
           const vars = (args.variableValues ?? {}) as Record<string, unknown>;
           const fieldArgs = Object.fromEntries(
-            (field.arguments ?? []).map((a) => [a.name.value, a.value.kind === Kind.VARIABLE ? vars[a.value.name.value] : valueFromASTUntyped(a.value)]),
+            (field.arguments ?? []).map((a) => [
+              a.name.value,
+              a.value.kind === Kind.VARIABLE
+                ? vars[a.value.name.value]
+                : valueFromASTUntyped(a.value),
+            ]),
           );
-          const fragments = args.document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => print(d)).join('\n');
-          return subscribeField({ ...options, principal, def, op, field, args: fieldArgs, fragments });
+          const fragments = args.document.definitions
+            .filter((d) => d.kind === Kind.FRAGMENT_DEFINITION)
+            .map((d) => print(d))
+            .join('\n');
+          return subscribeField({
+            ...options,
+            principal,
+            def,
+            op,
+            field,
+            args: fieldArgs,
+            fragments,
+          });
         } catch (err) {
-          return { errors: [badInput(err instanceof GraphQLError ? err : new GraphQLError('Invalid subscription.'))] };
+          return {
+            errors: [
+              badInput(
+                err instanceof GraphQLError ? err : new GraphQLError('Invalid subscription.'),
+              ),
+            ],
+          };
         }
       },
     },
     wss,
   );
 
-  function subscribeField(o: SubscriptionServerOptions & { principal: Principal; def: SubscriptionField; op: OperationDefinitionNode; field: FieldNode; args: Record<string, unknown>; fragments: string }) {
+  function subscribeField(
+    o: SubscriptionServerOptions & {
+      principal: Principal;
+      def: SubscriptionField;
+      op: OperationDefinitionNode;
+      field: FieldNode;
+      args: Record<string, unknown>;
+      fragments: string;
+    },
+  ) {
     const { document, variables } = toRequery(o.field, o.def, o.args, o.fragments);
     const reread = async (): Promise<ExecutionResult> => {
       const result = await o.execute(document, variables, o.principal);
       // graphql-ws serialises errors with toJSON(): public errors go out as GraphQLErrors.
       const errors = result.errors?.map((e) => {
         const pub = toPublicError(e as never);
-        return new GraphQLError(pub.message, { path: pub.path as never, extensions: pub.extensions });
+        return new GraphQLError(pub.message, {
+          path: pub.path as never,
+          extensions: pub.extensions,
+        });
       });
       return { ...result, errors };
     };

@@ -6,7 +6,11 @@ import { openServiceDatabase as openChannelsDatabase } from '../../subgraphs/cha
 import { seedChannels, type DemoSimulators } from '../../subgraphs/channels/src/seed';
 import type { MikroORM } from '@coinslot/kernel';
 
-async function withOrm<T>(open: (url: string, poolMax?: number) => Promise<MikroORM>, url: string, fn: (orm: MikroORM) => Promise<T>): Promise<T> {
+async function withOrm<T>(
+  open: (url: string, poolMax?: number) => Promise<MikroORM>,
+  url: string,
+  fn: (orm: MikroORM) => Promise<T>,
+): Promise<T> {
   const orm = await open(url, 2);
   try {
     return await fn(orm);
@@ -32,9 +36,16 @@ export async function seedDemo(
   channels?: { simulators: DemoSimulators; credentialsKeys: string },
 ): Promise<DemoSeed> {
   const accounts = await withOrm(openAccountsDatabase, url, (orm) => seedAccounts(orm, previous));
-  await withOrm(openCatalogDatabase, url, (orm) => seedCatalog(orm, { merchantId: accounts.merchantId, virtualCurrency: accounts.virtualCurrency }));
+  await withOrm(openCatalogDatabase, url, (orm) =>
+    seedCatalog(orm, {
+      merchantId: accounts.merchantId,
+      virtualCurrency: accounts.virtualCurrency,
+    }),
+  );
   if (channels) {
-    await withOrm(openChannelsDatabase, url, (orm) => seedChannels(orm, { merchantId: accounts.merchantId, ...channels }));
+    await withOrm(openChannelsDatabase, url, (orm) =>
+      seedChannels(orm, { merchantId: accounts.merchantId, ...channels }),
+    );
   }
   return accounts;
 }

@@ -11,7 +11,10 @@ import { createService as createChannels } from '../../subgraphs/channels/src/se
 import { configSchema as channelsConfig } from '../../subgraphs/channels/src/config';
 
 /** Builds one subgraph service in-process from an environment (tests, benchmarks). */
-export const SUBGRAPH_FACTORIES: Record<SubgraphName, (env: NodeJS.ProcessEnv) => Promise<ServiceHandle>> = {
+export const SUBGRAPH_FACTORIES: Record<
+  SubgraphName,
+  (env: NodeJS.ProcessEnv) => Promise<ServiceHandle>
+> = {
   accounts: (env) => createAccountsService(accountsConfigSchema.parse(env)),
   catalog: (env) => createCatalogService(catalogConfigSchema.parse(env)),
   billing: (env) => createBilling(billingConfig.parse(env)),

@@ -2,9 +2,18 @@ import type { MikroORM } from '@coinslot/kernel';
 import { SCHEMA as ACCOUNTS, openAccountsDatabase } from '../../subgraphs/accounts/src/database';
 import { SCHEMA as CATALOG, openCatalogDatabase } from '../../subgraphs/catalog/src/database';
 
-import { SCHEMA as BILLING, openServiceDatabase as openBillingDatabase } from '../../subgraphs/billing/src/database';
-import { SCHEMA as SCRATCH_CARDS, openServiceDatabase as openScratchCardsDatabase } from '../../subgraphs/scratch-cards/src/database';
-import { SCHEMA as CHANNELS, openServiceDatabase as openChannelsDatabase } from '../../subgraphs/channels/src/database';
+import {
+  SCHEMA as BILLING,
+  openServiceDatabase as openBillingDatabase,
+} from '../../subgraphs/billing/src/database';
+import {
+  SCHEMA as SCRATCH_CARDS,
+  openServiceDatabase as openScratchCardsDatabase,
+} from '../../subgraphs/scratch-cards/src/database';
+import {
+  SCHEMA as CHANNELS,
+  openServiceDatabase as openChannelsDatabase,
+} from '../../subgraphs/channels/src/database';
 
 export interface SubgraphDatabase {
   name: string;

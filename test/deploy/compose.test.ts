@@ -34,22 +34,41 @@ function requiredKeys(schema: z.ZodObject): string[] {
 }
 
 describe('docker-compose.yml stays consistent with the services', () => {
-  const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
+  const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), {
+    merge: true,
+  }) as { services: Record<string, ComposeService> };
   const services: ServiceName[] = ['gateway', ...SUBGRAPH_NAMES];
 
   it('has PostgreSQL 17, Redis, a migration step and every service', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['migrate', 'postgres', 'redis', ...services].sort());
+    expect(Object.keys(compose.services).sort()).toEqual(
+      ['migrate', 'postgres', 'redis', ...services].sort(),
+    );
     expect((compose.services.postgres as { image: string }).image).toBe('postgres:17');
   });
 
-  it.each(services)('%s is built from the Dockerfile for itself, on its port, with every required setting', (name) => {
-    const s = compose.services[name]!;
-    expect(s.build?.args?.SERVICE).toBe(name);
-    const env = s.environment ?? {};
-    expect(Number(env.PORT)).toBe(DEFAULT_PORTS[name]);
-    for (const key of requiredKeys(SCHEMAS[name])) expect({ service: name, key, present: key in env }).toEqual({ service: name, key, present: true });
-    expect(fs.existsSync(path.join(ROOT, name === 'gateway' ? 'gateway/src/main.ts' : `subgraphs/${name}/src/main.ts`))).toBe(true);
-  });
+  it.each(services)(
+    '%s is built from the Dockerfile for itself, on its port, with every required setting',
+    (name) => {
+      const s = compose.services[name]!;
+      expect(s.build?.args?.SERVICE).toBe(name);
+      const env = s.environment ?? {};
+      expect(Number(env.PORT)).toBe(DEFAULT_PORTS[name]);
+      for (const key of requiredKeys(SCHEMAS[name]))
+        expect({ service: name, key, present: key in env }).toEqual({
+          service: name,
+          key,
+          present: true,
+        });
+      expect(
+        fs.existsSync(
+          path.join(
+            ROOT,
+            name === 'gateway' ? 'gateway/src/main.ts' : `subgraphs/${name}/src/main.ts`,
+          ),
+        ),
+      ).toBe(true);
+    },
+  );
 
   it('points the gateway at every subgraph by service name and port', () => {
     const env = compose.services.gateway!.environment!;
@@ -61,17 +80,24 @@ describe('docker-compose.yml stays consistent with the services', () => {
   });
 
   it('shares one internal-context secret between the gateway and all subgraphs', () => {
-    const secrets = new Set(services.map((n) => compose.services[n]!.environment!.INTERNAL_CONTEXT_SECRET));
+    const secrets = new Set(
+      services.map((n) => compose.services[n]!.environment!.INTERNAL_CONTEXT_SECRET),
+    );
     expect(secrets.size).toBe(1);
     expect([...secrets][0]).toMatch(/^\$\{INTERNAL_CONTEXT_SECRET/);
-    expect(compose.services.gateway!.environment!.PLAYER_TOKEN_SECRET).toBe(compose.services.accounts!.environment!.PLAYER_TOKEN_SECRET);
+    expect(compose.services.gateway!.environment!.PLAYER_TOKEN_SECRET).toBe(
+      compose.services.accounts!.environment!.PLAYER_TOKEN_SECRET,
+    );
   });
 
   it('has a Dockerfile whose entry points exist', () => {
     const dockerfile = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
     for (const entry of dockerfile.match(/[\w/.$-]+\.ts/g) ?? []) {
       if (entry.includes('$') || entry.startsWith('/')) continue; // templated, or a comment's <name> pattern
-      expect({ entry, exists: fs.existsSync(path.join(ROOT, entry)) }).toEqual({ entry, exists: true });
+      expect({ entry, exists: fs.existsSync(path.join(ROOT, entry)) }).toEqual({
+        entry,
+        exists: true,
+      });
     }
   });
 });

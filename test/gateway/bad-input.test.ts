@@ -2,9 +2,19 @@ import { codes } from '@coinslot/testing';
 import { startStack, type Stack } from '../support/stack';
 
 async function post(url: string, body: string | Buffer, headers: Record<string, string> = {}) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
   const text = await res.text();
-  return { status: res.status, body: JSON.parse(text) as { data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] } };
+  return {
+    status: res.status,
+    body: JSON.parse(text) as {
+      data?: unknown;
+      errors?: { message: string; extensions?: { code?: string } }[];
+    },
+  };
 }
 
 describe('gateway: bad input gets a clear, stable error and never crashes', () => {
@@ -31,7 +41,10 @@ describe('gateway: bad input gets a clear, stable error and never crashes', () =
   });
 
   it('a 10 MB body', async () => {
-    const big = JSON.stringify({ query: '{ myMerchant { slug } }', variables: { pad: 'x'.repeat(10 * 1024 * 1024) } });
+    const big = JSON.stringify({
+      query: '{ myMerchant { slug } }',
+      variables: { pad: 'x'.repeat(10 * 1024 * 1024) },
+    });
     const r = await post(stack.gatewayUrl, big, auth);
     expect(r.status).toBe(413);
     expect(r.body.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
@@ -56,7 +69,11 @@ describe('gateway: bad input gets a clear, stable error and never crashes', () =
   it('a depth-50 query', async () => {
     let sel = 'id';
     for (let i = 0; i < 50; i += 1) sel = `referrer { ${sel} }`;
-    const r = await stack.call(`query($id: ID!) { player(id: $id) { ${sel} } }`, { id: '00000000-0000-0000-0000-000000000000' }, stack.demo.portalApiKey);
+    const r = await stack.call(
+      `query($id: ID!) { player(id: $id) { ${sel} } }`,
+      { id: '00000000-0000-0000-0000-000000000000' },
+      stack.demo.portalApiKey,
+    );
     expect(codes(r)).toContain('BAD_USER_INPUT');
     expect(r.errors![0]!.message).toMatch(/depth/i);
   });
@@ -72,7 +89,10 @@ describe('gateway: bad input gets a clear, stable error and never crashes', () =
     const r = await fetch(stack.gatewayUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...auth },
-      body: JSON.stringify([{ query: '{ myMerchant { slug } }' }, { query: '{ myMerchant { slug } }' }]),
+      body: JSON.stringify([
+        { query: '{ myMerchant { slug } }' },
+        { query: '{ myMerchant { slug } }' },
+      ]),
     });
     expect(r.status).toBe(400);
   });
@@ -83,7 +103,11 @@ describe('gateway: bad input gets a clear, stable error and never crashes', () =
     ['locale', { externalRef: 'v3', country: 'FR', locale: '12_$$' }],
     ['timezone', { externalRef: 'v4', country: 'FR', timezone: 'Europe/Atlantis' }],
   ])('an invalid %s', async (field, input) => {
-    const r = await stack.call(`mutation($input: RegisterPlayerInput!) { registerPlayer(input: $input) { player { id } } }`, { input }, stack.demo.portalApiKey);
+    const r = await stack.call(
+      `mutation($input: RegisterPlayerInput!) { registerPlayer(input: $input) { player { id } } }`,
+      { input },
+      stack.demo.portalApiKey,
+    );
     expect(codes(r)).toEqual(['BAD_USER_INPUT']);
     expect(r.errors![0]!.extensions!.field).toBe(field);
     expect(r.errors![0]!.message.length).toBeGreaterThan(10);

@@ -1,5 +1,12 @@
 import { createTestDatabase } from '@coinslot/testing';
-import { RedisEventPublisher, createLogger, openDatabase, notifyInTransaction, AuditLogEntity, type MikroORM } from '@coinslot/kernel';
+import {
+  RedisEventPublisher,
+  createLogger,
+  openDatabase,
+  notifyInTransaction,
+  AuditLogEntity,
+  type MikroORM,
+} from '@coinslot/kernel';
 import { PgEventBus, RedisEventBus, type EventBus } from '../../gateway/src/events';
 
 const log = createLogger('test', 'silent');
@@ -20,7 +27,12 @@ describe('status events reach gateways', () => {
   let orm: MikroORM;
   beforeAll(async () => {
     db = await createTestDatabase();
-    orm = await openDatabase({ url: db.url, schema: 'billing', entities: [AuditLogEntity], migrations: [] });
+    orm = await openDatabase({
+      url: db.url,
+      schema: 'billing',
+      entities: [AuditLogEntity],
+      migrations: [],
+    });
   });
   afterAll(async () => {
     await orm?.close();
@@ -32,14 +44,24 @@ describe('status events reach gateways', () => {
     await Promise.all([a.start(), b.start()]);
     try {
       const lost = next(a, 'payment:rolled-back', 500);
-      await orm.em.fork().transactional(async (em) => {
-        await notifyInTransaction(em, { topic: 'payment:rolled-back', payload: { status: 'SUCCEEDED' } });
-        throw new Error('rollback');
-      }).catch(() => undefined);
+      await orm.em
+        .fork()
+        .transactional(async (em) => {
+          await notifyInTransaction(em, {
+            topic: 'payment:rolled-back',
+            payload: { status: 'SUCCEEDED' },
+          });
+          throw new Error('rollback');
+        })
+        .catch(() => undefined);
       await expect(lost).rejects.toThrow(/no event/);
 
       const both = Promise.all([next(a, 'payment:p1'), next(b, 'payment:p1')]);
-      await orm.em.fork().transactional((em) => notifyInTransaction(em, { topic: 'payment:p1', payload: { status: 'SUCCEEDED' } }));
+      await orm.em
+        .fork()
+        .transactional((em) =>
+          notifyInTransaction(em, { topic: 'payment:p1', payload: { status: 'SUCCEEDED' } }),
+        );
       expect(await both).toEqual([{ status: 'SUCCEEDED' }, { status: 'SUCCEEDED' }]);
     } finally {
       await Promise.all([a.close(), b.close()]);

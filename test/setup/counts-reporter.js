@@ -4,7 +4,9 @@ class CountsReporter {
     const skipped = results.numPendingTests + results.numTodoTests;
     // Suites that failed to run (syntax errors, setup failures) count as failures too.
     const failed = results.numFailedTests + results.numRuntimeErrorTestSuites;
-    process.stdout.write(`\n${results.numPassedTests} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+    process.stdout.write(
+      `\n${results.numPassedTests} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`,
+    );
   }
 }
 module.exports = CountsReporter;

@@ -4,8 +4,7 @@ import type { EmbeddedPostgresHandle } from '@coinslot/kernel';
 
 export default async function globalTeardown(): Promise<void> {
   const handle = (globalThis as Record<string, unknown>).__COINSLOT_PG__ as
-    | { pg: EmbeddedPostgresHandle; dir: string }
-    | undefined;
+    { pg: EmbeddedPostgresHandle; dir: string } | undefined;
   if (handle) {
     await handle.pg.stop();
     fs.rmSync(handle.dir, { recursive: true, force: true });

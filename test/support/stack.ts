@@ -1,12 +1,28 @@
-import { SUBGRAPH_NAMES, createLogger, freePort, urlEnvName, type ServiceHandle, type SubgraphName } from '@coinslot/kernel';
-import { createTestDatabase, TEST_PLAYER_TOKEN_SECRET, TEST_SECRET, gql, bearer } from '@coinslot/testing';
+import {
+  SUBGRAPH_NAMES,
+  createLogger,
+  freePort,
+  urlEnvName,
+  type ServiceHandle,
+  type SubgraphName,
+} from '@coinslot/kernel';
+import {
+  createTestDatabase,
+  TEST_PLAYER_TOKEN_SECRET,
+  TEST_SECRET,
+  gql,
+  bearer,
+} from '@coinslot/testing';
 import { createGateway, type GatewayHandle } from '../../gateway/src/server';
 import { CombinedEventBus, MemoryEventBus, PgEventBus } from '../../gateway/src/events';
 import { composeSupergraph } from '../../gateway/src/compose';
 import { buildAllSubgraphSdl } from '../../scripts/lib/schemas';
 import { SUBGRAPH_FACTORIES } from '../../scripts/lib/services';
 import { seedDemo, type DemoSeed } from '../../scripts/lib/seed';
-import { startDemoSimulators, type RunningSimulators } from '../../subgraphs/channels/src/simulators-main';
+import {
+  startDemoSimulators,
+  type RunningSimulators,
+} from '../../subgraphs/channels/src/simulators-main';
 import type { ChannelsService } from '../../subgraphs/channels/src/server';
 import { BillingProcess } from './billing-process';
 
@@ -20,7 +36,11 @@ export interface Stack {
   /** The carrier and PSP simulators the demo channels point at (charge counts, faults, 3-D Secure). */
   simulators: RunningSimulators;
   /** POST to the gateway with a bearer key or token. */
-  call<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string): ReturnType<typeof gql<T>>;
+  call<T = Record<string, any>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    token?: string,
+  ): ReturnType<typeof gql<T>>;
   /** With `{ billingProcess: true }`: billing as its own OS process (start, kill, restart). */
   billing?: BillingProcess;
   close(): Promise<void>;
@@ -40,7 +60,10 @@ export interface StackOptions {
  * gateway composed from the subgraphs' code, demo data seeded, the carrier and PSP simulators
  * running behind the demo channels. `overrides` adds or replaces environment variables.
  */
-export async function startStack(overrides: NodeJS.ProcessEnv = {}, options: StackOptions = {}): Promise<Stack> {
+export async function startStack(
+  overrides: NodeJS.ProcessEnv = {},
+  options: StackOptions = {},
+): Promise<Stack> {
   const db = await createTestDatabase();
   const env: NodeJS.ProcessEnv = {
     NODE_ENV: 'test',
@@ -94,8 +117,14 @@ export async function startStack(overrides: NodeJS.ProcessEnv = {}, options: Sta
       byName[name] = service;
       await service.listen(ports[name]);
     }
-    simulators = await startDemoSimulators({ callbackBase: `http://127.0.0.1:${ports.channels}`, port: () => 0 });
-    demo = await seedDemo(db.url, undefined, { simulators: simulators.info, credentialsKeys: env.CREDENTIALS_KEYS! });
+    simulators = await startDemoSimulators({
+      callbackBase: `http://127.0.0.1:${ports.channels}`,
+      port: () => 0,
+    });
+    demo = await seedDemo(db.url, undefined, {
+      simulators: simulators.info,
+      credentialsKeys: env.CREDENTIALS_KEYS!,
+    });
     await (byName.channels as ChannelsService).startJobs();
     await billing?.start();
     const { supergraphSdl } = composeSupergraph(await buildAllSubgraphSdl());
@@ -130,7 +159,8 @@ export async function startStack(overrides: NodeJS.ProcessEnv = {}, options: Sta
     bus,
     simulators: sims,
     billing: billingProcess,
-    call: (query, variables = {}, token) => gql(gatewayUrl, query, variables, token ? bearer(token) : {}),
+    call: (query, variables = {}, token) =>
+      gql(gatewayUrl, query, variables, token ? bearer(token) : {}),
     async close() {
       await started.close();
       await billingProcess?.stop();

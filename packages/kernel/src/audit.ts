@@ -1,4 +1,8 @@
-import { Entity as OrmEntity, PrimaryKey as OrmPrimaryKey, Property as OrmProperty } from '@mikro-orm/postgresql';
+import {
+  Entity as OrmEntity,
+  PrimaryKey as OrmPrimaryKey,
+  Property as OrmProperty,
+} from '@mikro-orm/postgresql';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Principal } from './context';
 

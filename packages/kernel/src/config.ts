@@ -8,15 +8,22 @@ export const baseConfigSchema = z.object({
   DATABASE_URL: z.string().url(),
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
   /** HMAC key the gateway signs the internal context with; subgraphs verify with it. */
-  INTERNAL_CONTEXT_SECRET: z.string().min(32, 'INTERNAL_CONTEXT_SECRET must have at least 32 characters'),
+  INTERNAL_CONTEXT_SECRET: z
+    .string()
+    .min(32, 'INTERNAL_CONTEXT_SECRET must have at least 32 characters'),
 });
 export type BaseConfig = z.infer<typeof baseConfigSchema>;
 
 /** Validates the environment against a schema; fails fast with every problem listed. */
-export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+export function loadConfig<S extends z.ZodType>(
+  schema: S,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<S> {
   const result = schema.safeParse(env);
   if (!result.success) {
-    const problems = result.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
+    const problems = result.error.issues
+      .map((i) => `  ${i.path.join('.')}: ${i.message}`)
+      .join('\n');
     throw new Error(`Invalid configuration:\n${problems}`);
   }
   return result.data;
@@ -31,7 +38,13 @@ export const DEFAULT_PORTS = {
   channels: 4005,
 } as const;
 export type ServiceName = keyof typeof DEFAULT_PORTS;
-export const SUBGRAPH_NAMES = ['accounts', 'catalog', 'billing', 'scratch-cards', 'channels'] as const;
+export const SUBGRAPH_NAMES = [
+  'accounts',
+  'catalog',
+  'billing',
+  'scratch-cards',
+  'channels',
+] as const;
 export type SubgraphName = (typeof SUBGRAPH_NAMES)[number];
 
 /** Env var that overrides a service's port, e.g. SCRATCH_CARDS_PORT. */

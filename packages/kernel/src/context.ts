@@ -43,7 +43,10 @@ export async function signInternalContext(
 }
 
 /** Verifies the header value; anything unsigned, forged or expired is UNAUTHENTICATED. */
-export async function verifyInternalContext(token: string | undefined, secret: string): Promise<Principal> {
+export async function verifyInternalContext(
+  token: string | undefined,
+  secret: string,
+): Promise<Principal> {
   return (await readInternalContext(token, secret)).principal;
 }
 
@@ -52,7 +55,10 @@ export async function readInternalContext(
   token: string | undefined,
   secret: string,
 ): Promise<{ principal: Principal; meta: RequestMeta }> {
-  if (!token) throw unauthenticated('Missing internal context: subgraphs are reached only through the gateway.');
+  if (!token)
+    throw unauthenticated(
+      'Missing internal context: subgraphs are reached only through the gateway.',
+    );
   try {
     const { payload } = await jwtVerify(token, key(secret), {
       issuer: ISSUER,

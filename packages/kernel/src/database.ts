@@ -71,7 +71,11 @@ export function databaseUrlWithName(url: string, name: string): string {
  * Runs SQL with `?` placeholders in the EntityManager's current transaction, if any.
  * Arrays must go through pgArray(): the driver would expand a JS array into a list.
  */
-export function query<T>(em: EntityManager, sql: string, params: readonly unknown[] = []): Promise<T[]> {
+export function query<T>(
+  em: EntityManager,
+  sql: string,
+  params: readonly unknown[] = [],
+): Promise<T[]> {
   return em
     .getConnection()
     .execute<T[]>(sql, params as unknown[], 'all', em.getTransactionContext()) as Promise<T[]>;

@@ -25,11 +25,13 @@ export const DateTimeScalar = new GraphQLScalarType<Date, string>({
   description: 'An RFC 3339 date-time string in UTC, e.g. 2026-11-21T20:35:12.123Z.',
   serialize: (value) => toDate(value).toISOString(),
   parseValue(value) {
-    if (typeof value !== 'string' || !RFC3339.test(value)) throw badInput('Expected an RFC 3339 date-time, e.g. "2026-12-31T23:59:59Z".');
+    if (typeof value !== 'string' || !RFC3339.test(value))
+      throw badInput('Expected an RFC 3339 date-time, e.g. "2026-12-31T23:59:59Z".');
     return new Date(value);
   },
   parseLiteral(ast) {
-    if (ast.kind !== Kind.STRING || !RFC3339.test(ast.value)) throw badInput('Expected an RFC 3339 date-time, e.g. "2026-12-31T23:59:59Z".');
+    if (ast.kind !== Kind.STRING || !RFC3339.test(ast.value))
+      throw badInput('Expected an RFC 3339 date-time, e.g. "2026-12-31T23:59:59Z".');
     return new Date(ast.value);
   },
 });

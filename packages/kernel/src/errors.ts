@@ -40,8 +40,9 @@ export class AppError extends GraphQLError {
   }
 }
 
-export const unauthenticated = (message = 'Authentication required: send Authorization: Bearer <key or token>.') =>
-  new AppError(ErrorCode.UNAUTHENTICATED, message);
+export const unauthenticated = (
+  message = 'Authentication required: send Authorization: Bearer <key or token>.',
+) => new AppError(ErrorCode.UNAUTHENTICATED, message);
 export const forbidden = (message = 'You are not allowed to do this.') =>
   new AppError(ErrorCode.FORBIDDEN, message);
 export const badInput = (message: string, field?: string) =>
@@ -55,14 +56,22 @@ export const rateLimited = (message: string, retryAfterSeconds?: number) =>
  * Maps any error to what a client may see: AppErrors and the contract's codes pass,
  * GraphQL parse and validation failures become BAD_USER_INPUT, everything else is masked.
  */
-export function toPublicError(
-  formatted: { message: string; extensions?: Record<string, unknown>; locations?: unknown; path?: unknown },
-): { message: string; extensions: Record<string, unknown>; locations?: unknown; path?: unknown } {
+export function toPublicError(formatted: {
+  message: string;
+  extensions?: Record<string, unknown>;
+  locations?: unknown;
+  path?: unknown;
+}): { message: string; extensions: Record<string, unknown>; locations?: unknown; path?: unknown } {
   const code = String(formatted.extensions?.code ?? '');
   const { locations, path } = formatted;
   if (PUBLIC_ERROR_CODES.has(code) && code !== ErrorCode.INTERNAL) {
-    const { stacktrace: _s, exception: _e, http: _h, serviceName: _n, ...rest } =
-      formatted.extensions ?? {};
+    const {
+      stacktrace: _s,
+      exception: _e,
+      http: _h,
+      serviceName: _n,
+      ...rest
+    } = formatted.extensions ?? {};
     return { message: formatted.message, extensions: { ...rest, code }, locations, path };
   }
   if (
@@ -72,7 +81,16 @@ export function toPublicError(
     code === 'PERSISTED_QUERY_NOT_SUPPORTED' ||
     code === 'OPERATION_RESOLUTION_FAILURE'
   ) {
-    return { message: formatted.message, extensions: { code: ErrorCode.BAD_USER_INPUT, reason: code }, locations, path };
+    return {
+      message: formatted.message,
+      extensions: { code: ErrorCode.BAD_USER_INPUT, reason: code },
+      locations,
+      path,
+    };
   }
-  return { message: 'Internal error. It has been logged.', extensions: { code: ErrorCode.INTERNAL }, path };
+  return {
+    message: 'Internal error. It has been logged.',
+    extensions: { code: ErrorCode.INTERNAL },
+    path,
+  };
 }

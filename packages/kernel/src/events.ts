@@ -26,7 +26,11 @@ export async function notifyInTransaction(em: EntityManager, event: StatusEvent)
 export class RedisEventPublisher {
   private readonly redis: Redis;
   constructor(url: string) {
-    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+    this.redis = new Redis(url, {
+      lazyConnect: false,
+      maxRetriesPerRequest: 2,
+      enableOfflineQueue: true,
+    });
   }
   async publish(event: StatusEvent): Promise<void> {
     await this.redis.publish(EVENTS_CHANNEL, JSON.stringify(event));

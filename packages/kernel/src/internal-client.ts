@@ -39,12 +39,18 @@ export class InternalClient {
     const res = await request(this.origin + this.path, {
       method: 'POST',
       dispatcher: this.agent,
-      headers: { 'content-type': 'application/json', [INTERNAL_CONTEXT_HEADER]: await this.signer.sign(this.principal) },
+      headers: {
+        'content-type': 'application/json',
+        [INTERNAL_CONTEXT_HEADER]: await this.signer.sign(this.principal),
+      },
       body: JSON.stringify({ query, variables }),
       headersTimeout: this.options.timeoutMs ?? 30_000,
       bodyTimeout: this.options.timeoutMs ?? 30_000,
     });
-    const body = (await res.body.json()) as { data?: T; errors?: { message: string; extensions?: Record<string, unknown> }[] };
+    const body = (await res.body.json()) as {
+      data?: T;
+      errors?: { message: string; extensions?: Record<string, unknown> }[];
+    };
     const first = body.errors?.[0];
     if (first) {
       const code = String(first.extensions?.code ?? '');
@@ -54,7 +60,10 @@ export class InternalClient {
       }
       throw new GraphQLError(`internal call to ${this.options.url} failed: ${first.message}`);
     }
-    if (!body.data) throw new GraphQLError(`internal call to ${this.options.url} returned no data (HTTP ${res.statusCode})`);
+    if (!body.data)
+      throw new GraphQLError(
+        `internal call to ${this.options.url} returned no data (HTTP ${res.statusCode})`,
+      );
     return body.data;
   }
 

@@ -1,5 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { Logger as WorkerLogger, run, runMigrations, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
+import {
+  Logger as WorkerLogger,
+  run,
+  runMigrations,
+  type Runner,
+  type TaskList,
+  type WorkerEvents,
+} from 'graphile-worker';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Client } from 'pg';
 import type { Logger } from 'pino';
@@ -15,7 +22,11 @@ export function jobSchema(subgraphSchema: string): string {
 }
 
 export async function migrateJobs(connectionString: string, subgraphSchema: string): Promise<void> {
-  await runMigrations({ connectionString, schema: jobSchema(subgraphSchema), logger: quietLogger() });
+  await runMigrations({
+    connectionString,
+    schema: jobSchema(subgraphSchema),
+    logger: quietLogger(),
+  });
 }
 
 function quietLogger(log?: Logger): WorkerLogger {
@@ -142,7 +153,10 @@ class LivenessMarker {
       application_name: `${JOB_RUNNER_LIVENESS_PREFIX}${this.poolId}`,
     });
     client.on('error', (err) => {
-      this.log?.warn({ err: err.message, schema: this.schema }, 'job runner liveness connection lost; reconnecting');
+      this.log?.warn(
+        { err: err.message, schema: this.schema },
+        'job runner liveness connection lost; reconnecting',
+      );
       if (this.client === client) this.client = undefined;
       void client.end().catch(() => undefined);
       this.reconnectLater();
@@ -184,9 +198,15 @@ class LivenessMarker {
       const dead = rows[0]?.dead ?? [];
       if (dead.length === 0) return;
       await client.query(`select ${s}.force_unlock_workers($1::text[])`, [dead]);
-      this.log?.warn({ schema: this.schema, pools: dead }, 'unlocked the jobs of job runners that died');
+      this.log?.warn(
+        { schema: this.schema, pools: dead },
+        'unlocked the jobs of job runners that died',
+      );
     } catch (err) {
-      this.log?.warn({ err: (err as Error).message, schema: this.schema }, 'dead job-lock sweep failed; retrying later');
+      this.log?.warn(
+        { err: (err as Error).message, schema: this.schema },
+        'dead job-lock sweep failed; retrying later',
+      );
     }
   }
 
@@ -219,7 +239,14 @@ export async function addJob(
   await query(
     em,
     `select "${jobSchema(subgraphSchema)}".add_job(?::text, ?::json, queue_name => ?::text, run_at => ?::timestamptz, max_attempts => ?::int, job_key => ?::text)`,
-    [identifier, JSON.stringify(payload), options.queueName ?? null, options.runAt?.toISOString() ?? null, options.maxAttempts ?? null, options.jobKey ?? null],
+    [
+      identifier,
+      JSON.stringify(payload),
+      options.queueName ?? null,
+      options.runAt?.toISOString() ?? null,
+      options.maxAttempts ?? null,
+      options.jobKey ?? null,
+    ],
   );
 }
 

@@ -9,7 +9,9 @@ export function parseMinorUnits(value: unknown): bigint {
   if (typeof value === 'bigint') return value;
   if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
   if (typeof value === 'string' && INTEGER.test(value) && value.length <= 20) return BigInt(value);
-  throw badInput('amountMinor must be an integer number of minor units, as a decimal string (e.g. "199").');
+  throw badInput(
+    'amountMinor must be an integer number of minor units, as a decimal string (e.g. "199").',
+  );
 }
 
 /** An amount with its currency. Immutable; arithmetic only between equal currencies. */
@@ -20,7 +22,8 @@ export class Money {
   ) {}
 
   static of(amountMinor: bigint, code: string): Money {
-    if (typeof amountMinor !== 'bigint') throw new TypeError('Money amounts are bigint minor units');
+    if (typeof amountMinor !== 'bigint')
+      throw new TypeError('Money amounts are bigint minor units');
     if (!currency(code)) throw badInput(`Unknown currency "${code}".`, 'currency');
     return new Money(amountMinor, code);
   }
@@ -66,7 +69,8 @@ export class Money {
    * minor unit at a time so the parts always sum to the whole.
    */
   allocate(ratios: readonly bigint[]): Money[] {
-    if (ratios.length === 0 || ratios.some((r) => r < 0n)) throw new RangeError('ratios must be non-negative');
+    if (ratios.length === 0 || ratios.some((r) => r < 0n))
+      throw new RangeError('ratios must be non-negative');
     const total = ratios.reduce((a, b) => a + b, 0n);
     if (total === 0n) throw new RangeError('ratios must not all be zero');
     const parts = ratios.map((r) => (this.amountMinor * r) / total);
@@ -133,7 +137,9 @@ export class MoneyType {
   @Field(() => String, { description: 'Integer minor units as a decimal string, e.g. "199".' })
   amountMinor!: string;
 
-  @Field(() => String, { description: 'ISO 4217 code, or a virtual currency code (4–12 characters, exponent 0).' })
+  @Field(() => String, {
+    description: 'ISO 4217 code, or a virtual currency code (4–12 characters, exponent 0).',
+  })
   currency!: string;
 
   static from(amountMinor: bigint, code: string): MoneyType {

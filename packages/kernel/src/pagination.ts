@@ -19,7 +19,10 @@ export function encodeCursor(parts: readonly (string | number)[]): string {
 export function decodeCursor(cursor: string): (string | number)[] {
   try {
     const parts: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(parts) && parts.every((p) => typeof p === 'string' || typeof p === 'number')) {
+    if (
+      Array.isArray(parts) &&
+      parts.every((p) => typeof p === 'string' || typeof p === 'number')
+    ) {
       return parts as (string | number)[];
     }
   } catch {

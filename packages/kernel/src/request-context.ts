@@ -44,7 +44,11 @@ export function byKey<K, R>(keys: readonly K[], rows: readonly R[], keyOf: (row:
   return keys.map((k) => map.get(k) ?? []);
 }
 
-export function oneByKey<K, R>(keys: readonly K[], rows: readonly R[], keyOf: (row: R) => K): (R | null)[] {
+export function oneByKey<K, R>(
+  keys: readonly K[],
+  rows: readonly R[],
+  keyOf: (row: R) => K,
+): (R | null)[] {
   const map = new Map<K, R>();
   for (const row of rows) map.set(keyOf(row), row);
   return keys.map((k) => map.get(k) ?? null);
@@ -60,9 +64,13 @@ export function requirePortal(principal: Principal): Extract<Principal, { kind: 
   return principal;
 }
 
-export function requireAdmin(principal: Principal, role?: AdminRole): Extract<Principal, { kind: 'admin' }> {
+export function requireAdmin(
+  principal: Principal,
+  role?: AdminRole,
+): Extract<Principal, { kind: 'admin' }> {
   if (principal.kind !== 'admin') throw forbidden('This operation needs an admin API key.');
-  if (role === 'owner' && principal.role !== 'owner') throw forbidden('This operation needs the owner role.');
+  if (role === 'owner' && principal.role !== 'owner')
+    throw forbidden('This operation needs the owner role.');
   return principal;
 }
 
@@ -89,13 +97,17 @@ export function assertVisible(
       if (owner.merchantId === principal.merchantId) return;
       throw notFound(what);
     case 'player':
-      if (owner.merchantId === principal.merchantId && owner.playerId === principal.playerId) return;
+      if (owner.merchantId === principal.merchantId && owner.playerId === principal.playerId)
+        return;
       throw notFound(what);
   }
 }
 
 /** Whether the caller may see the object; for filtering lists and references quietly. */
-export function canSee(principal: Principal, owner: { merchantId: string; playerId?: string | null }): boolean {
+export function canSee(
+  principal: Principal,
+  owner: { merchantId: string; playerId?: string | null },
+): boolean {
   try {
     assertVisible(principal, 'object', owner);
     return true;

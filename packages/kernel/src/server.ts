@@ -36,17 +36,32 @@ export function healthRoutes(app: Express, ready: () => Promise<boolean>): void 
 }
 
 /** JSON error for requests that never reach GraphQL (bad JSON, oversized body). */
-export function bodyErrorHandler(err: unknown, _req: Request, res: Response, next: NextFunction): void {
+export function bodyErrorHandler(
+  err: unknown,
+  _req: Request,
+  res: Response,
+  next: NextFunction,
+): void {
   const e = err as { type?: string; status?: number; message?: string };
   if (e?.type === 'entity.too.large') {
     res.status(413).json({
-      errors: [{ message: `Request body too large (limit ${MAX_BODY_BYTES} bytes).`, extensions: { code: 'BAD_USER_INPUT', reason: 'PAYLOAD_TOO_LARGE' } }],
+      errors: [
+        {
+          message: `Request body too large (limit ${MAX_BODY_BYTES} bytes).`,
+          extensions: { code: 'BAD_USER_INPUT', reason: 'PAYLOAD_TOO_LARGE' },
+        },
+      ],
     });
     return;
   }
   if (e?.type === 'entity.parse.failed') {
     res.status(400).json({
-      errors: [{ message: 'Malformed JSON body.', extensions: { code: 'BAD_USER_INPUT', reason: 'MALFORMED_JSON' } }],
+      errors: [
+        {
+          message: 'Malformed JSON body.',
+          extensions: { code: 'BAD_USER_INPUT', reason: 'MALFORMED_JSON' },
+        },
+      ],
     });
     return;
   }
@@ -124,7 +139,13 @@ export async function createSubgraphServer(options: SubgraphServerOptions): Prom
           Array.isArray(header) ? header[0] : header,
           options.secret,
         );
-        return { principal, clientIp: meta.clientIp ?? null, em: orm.em.fork(), log: logger, loaders: new Map() };
+        return {
+          principal,
+          clientIp: meta.clientIp ?? null,
+          em: orm.em.fork(),
+          log: logger,
+          loaders: new Map(),
+        };
       },
     }),
   );
@@ -154,7 +175,11 @@ export async function createSubgraphServer(options: SubgraphServerOptions): Prom
  * For main.ts: stop cleanly on SIGINT/SIGTERM (drain, close the database), exit non-zero on
  * a failed start.
  */
-export function runUntilSignal(name: string, logger: Logger, start: () => Promise<{ close(): Promise<void> }>): void {
+export function runUntilSignal(
+  name: string,
+  logger: Logger,
+  start: () => Promise<{ close(): Promise<void> }>,
+): void {
   start()
     .then((service) => {
       let stopping = false;

@@ -60,5 +60,7 @@ export function assertMsisdn(msisdn: string, field = 'msisdn'): MsisdnInfo {
 
 /** Masks all but the last four digits, for logs and interaction records. */
 export function maskMsisdn(msisdn: string): string {
-  return msisdn.length <= 4 ? '****' : msisdn.slice(0, 3) + '*'.repeat(msisdn.length - 7) + msisdn.slice(-4);
+  return msisdn.length <= 4
+    ? '****'
+    : msisdn.slice(0, 3) + '*'.repeat(msisdn.length - 7) + msisdn.slice(-4);
 }

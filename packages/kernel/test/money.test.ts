@@ -1,5 +1,12 @@
 import fc from 'fast-check';
-import { Money, currency, formatMinorAsDecimal, parseDecimalToMinor, parseFloatToMinor, parseMinorUnits } from '../src';
+import {
+  Money,
+  currency,
+  formatMinorAsDecimal,
+  parseDecimalToMinor,
+  parseFloatToMinor,
+  parseMinorUnits,
+} from '../src';
 
 describe('money', () => {
   it('knows ISO 4217 exponents as data, and virtual currencies have exponent 0', () => {
@@ -14,14 +21,19 @@ describe('money', () => {
   it('parses only integer minor units from the wire', () => {
     expect(parseMinorUnits('199')).toBe(199n);
     expect(parseMinorUnits('9007199254740993')).toBe(9007199254740993n);
-    for (const bad of ['1.99', '1e3', '', ' 1', 'abc', 1.5, null]) expect(() => parseMinorUnits(bad)).toThrow(/minor units/);
+    for (const bad of ['1.99', '1e3', '', ' 1', 'abc', 1.5, null])
+      expect(() => parseMinorUnits(bad)).toThrow(/minor units/);
   });
 
   it('formats and parses decimals with string arithmetic, round-tripping every amount', () => {
     fc.assert(
-      fc.property(fc.bigInt({ min: -(10n ** 18n), max: 10n ** 18n }), fc.constantFrom(0, 2, 3), (amount, exp) => {
-        expect(parseDecimalToMinor(formatMinorAsDecimal(amount, exp), exp)).toBe(amount);
-      }),
+      fc.property(
+        fc.bigInt({ min: -(10n ** 18n), max: 10n ** 18n }),
+        fc.constantFrom(0, 2, 3),
+        (amount, exp) => {
+          expect(parseDecimalToMinor(formatMinorAsDecimal(amount, exp), exp)).toBe(amount);
+        },
+      ),
     );
     expect(formatMinorAsDecimal(199n, 2)).toBe('1.99');
     expect(formatMinorAsDecimal(5n, 3)).toBe('0.005');
@@ -40,7 +52,9 @@ describe('money', () => {
     fc.assert(
       fc.property(
         fc.bigInt({ min: -(10n ** 12n), max: 10n ** 12n }),
-        fc.array(fc.bigInt({ min: 0n, max: 1000n }), { minLength: 1, maxLength: 8 }).filter((r) => r.some((x) => x > 0n)),
+        fc
+          .array(fc.bigInt({ min: 0n, max: 1000n }), { minLength: 1, maxLength: 8 })
+          .filter((r) => r.some((x) => x > 0n)),
         (amount, ratios) => {
           const parts = Money.of(amount, 'EUR').allocate(ratios);
           expect(parts.reduce((s, p) => s + p.amountMinor, 0n)).toBe(amount);

@@ -8,7 +8,8 @@ import { databaseUrlWithName, withClient } from '@coinslot/kernel';
 export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const adminUrl = process.env.COINSLOT_TEST_ADMIN_URL;
   const template = process.env.COINSLOT_TEST_TEMPLATE;
-  if (!adminUrl || !template) throw new Error('createTestDatabase() needs jest globalSetup (npm test)');
+  if (!adminUrl || !template)
+    throw new Error('createTestDatabase() needs jest globalSetup (npm test)');
   const name = `coinslot_t_${randomBytes(6).toString('hex')}`;
   await withClient(adminUrl, (c) => c.query(`create database ${name} template ${template}`));
   return {

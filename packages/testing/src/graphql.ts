@@ -3,7 +3,11 @@ import { signInternalContext, INTERNAL_CONTEXT_HEADER, type Principal } from '@c
 export interface GraphQLResponse<T = Record<string, unknown>> {
   status: number;
   data?: T | null;
-  errors?: { message: string; extensions?: { code?: string } & Record<string, unknown>; path?: unknown[] }[];
+  errors?: {
+    message: string;
+    extensions?: { code?: string } & Record<string, unknown>;
+    path?: unknown[];
+  }[];
 }
 
 /** POSTs a GraphQL operation the way a client does; returns status, data and errors. */
@@ -29,7 +33,10 @@ export async function gql<T = Record<string, any>>(
 }
 
 /** Headers that make a direct subgraph call look like it came through the gateway. */
-export async function asPrincipal(principal: Principal, secret: string): Promise<Record<string, string>> {
+export async function asPrincipal(
+  principal: Principal,
+  secret: string,
+): Promise<Record<string, string>> {
   return { [INTERNAL_CONTEXT_HEADER]: await signInternalContext(principal, secret) };
 }
 

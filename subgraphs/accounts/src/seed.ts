@@ -15,7 +15,13 @@ export interface AccountsSeed extends DemoKeys {
 
 const DEMO = { slug: 'demo-games', name: 'Demo Games', virtualCurrency: 'GEMS' };
 
-async function ensure<T extends { id: string }>(orm: MikroORM, select: string, params: unknown[], insert: string, insertParams: unknown[]): Promise<string> {
+async function ensure<T extends { id: string }>(
+  orm: MikroORM,
+  select: string,
+  params: unknown[],
+  insert: string,
+  insertParams: unknown[],
+): Promise<string> {
   const em = orm.em.fork();
   await query(em, insert, insertParams);
   const [row] = await query<T>(em, select, params);
@@ -27,26 +33,47 @@ async function ensure<T extends { id: string }>(orm: MikroORM, select: string, p
  * start. Keys are stored hashed, so the clear keys of an earlier start are reused only when the
  * caller still has them (demo.json) and they are still valid; otherwise new ones are issued.
  */
-export async function seedAccounts(orm: MikroORM, previous?: Partial<DemoKeys>): Promise<AccountsSeed> {
-  const merchantId = await ensure(orm,
-    `select id from accounts.merchant where slug = ?`, [DEMO.slug],
+export async function seedAccounts(
+  orm: MikroORM,
+  previous?: Partial<DemoKeys>,
+): Promise<AccountsSeed> {
+  const merchantId = await ensure(
+    orm,
+    `select id from accounts.merchant where slug = ?`,
+    [DEMO.slug],
     `insert into accounts.merchant (id, slug, name, virtual_currency) values (?, ?, ?, ?) on conflict (slug) do nothing`,
-    [newId(), DEMO.slug, DEMO.name, DEMO.virtualCurrency]);
+    [newId(), DEMO.slug, DEMO.name, DEMO.virtualCurrency],
+  );
   const em = orm.em.fork();
-  let [portal] = await query<{ id: string }>(em, `select id from accounts.portal where merchant_id = ? and name = 'Demo portal'`, [merchantId]);
+  let [portal] = await query<{ id: string }>(
+    em,
+    `select id from accounts.portal where merchant_id = ? and name = 'Demo portal'`,
+    [merchantId],
+  );
   if (!portal) {
-    [portal] = await query<{ id: string }>(em, `insert into accounts.portal (id, merchant_id, name) values (?, ?, 'Demo portal') returning id`, [newId(), merchantId]);
+    [portal] = await query<{ id: string }>(
+      em,
+      `insert into accounts.portal (id, merchant_id, name) values (?, ?, 'Demo portal') returning id`,
+      [newId(), merchantId],
+    );
   }
   const admins: Record<'operator' | 'owner', string> = { operator: '', owner: '' };
   for (const role of ['operator', 'owner'] as const) {
-    admins[role] = await ensure(orm,
-      `select id from accounts.admin_user where email = ?`, [`${role}@demo.coinslot.test`],
+    admins[role] = await ensure(
+      orm,
+      `select id from accounts.admin_user where email = ?`,
+      [`${role}@demo.coinslot.test`],
       `insert into accounts.admin_user (id, email, name, role) values (?, ?, ?, ?) on conflict (email) do nothing`,
-      [newId(), `${role}@demo.coinslot.test`, `Demo ${role}`, role]);
+      [newId(), `${role}@demo.coinslot.test`, `Demo ${role}`, role],
+    );
   }
   const valid = async (key: string | undefined, kind: 'portal' | 'admin', ownerId: string) => {
     if (!key) return false;
-    const rows = await query(em, `select 1 from accounts.api_key where key_hash = ? and revoked_at is null and ${kind === 'portal' ? 'portal_id' : 'admin_user_id'} = ?`, [hashApiKey(key), ownerId]);
+    const rows = await query(
+      em,
+      `select 1 from accounts.api_key where key_hash = ? and revoked_at is null and ${kind === 'portal' ? 'portal_id' : 'admin_user_id'} = ?`,
+      [hashApiKey(key), ownerId],
+    );
     return rows.length === 1;
   };
   const portalApiKey = (await valid(previous?.portalApiKey, 'portal', portal!.id))
@@ -58,5 +85,12 @@ export async function seedAccounts(orm: MikroORM, previous?: Partial<DemoKeys>):
   const ownerApiKey = (await valid(previous?.ownerApiKey, 'admin', admins.owner))
     ? previous!.ownerApiKey!
     : (await issueKey({ em }, { kind: 'admin', adminUserId: admins.owner })).apiKey;
-  return { merchantId, portalId: portal!.id, virtualCurrency: DEMO.virtualCurrency, portalApiKey, adminApiKey, ownerApiKey };
+  return {
+    merchantId,
+    portalId: portal!.id,
+    virtualCurrency: DEMO.virtualCurrency,
+    portalApiKey,
+    adminApiKey,
+    ownerApiKey,
+  };
 }

@@ -1,4 +1,12 @@
-import { buildFederatedSchema, createLogger, createSubgraphServer, MoneyType, PageInfo, type FederatedSchema, type ServiceHandle } from '@coinslot/kernel';
+import {
+  buildFederatedSchema,
+  createLogger,
+  createSubgraphServer,
+  MoneyType,
+  PageInfo,
+  type FederatedSchema,
+  type ServiceHandle,
+} from '@coinslot/kernel';
 import type { AccountsConfig } from './config';
 import { openAccountsDatabase } from './database';
 import { AdminResolver } from './modules/admin/admin.resolver';
@@ -18,12 +26,25 @@ export async function buildAccountsSchema(tokens: PlayerTokenSettings): Promise<
 }
 
 /** Builds the accounts service; nothing listens until handle.listen(). */
-export async function createAccountsService(config: AccountsConfig, hooks: { onQuery?: (sql: string) => void } = {}): Promise<ServiceHandle> {
+export async function createAccountsService(
+  config: AccountsConfig,
+  hooks: { onQuery?: (sql: string) => void } = {},
+): Promise<ServiceHandle> {
   const logger = createLogger('accounts', config.LOG_LEVEL);
-  const orm = await openAccountsDatabase(config.DATABASE_URL, config.DATABASE_POOL_MAX, hooks.onQuery);
+  const orm = await openAccountsDatabase(
+    config.DATABASE_URL,
+    config.DATABASE_POOL_MAX,
+    hooks.onQuery,
+  );
   const { schema } = await buildAccountsSchema({
     secret: new TextEncoder().encode(config.PLAYER_TOKEN_SECRET),
     ttlSeconds: config.PLAYER_TOKEN_TTL_SECONDS,
   });
-  return createSubgraphServer({ name: 'accounts', schema, orm, secret: config.INTERNAL_CONTEXT_SECRET, logger });
+  return createSubgraphServer({
+    name: 'accounts',
+    schema,
+    orm,
+    secret: config.INTERNAL_CONTEXT_SECRET,
+    logger,
+  });
 }

@@ -13,7 +13,10 @@ export class Merchant {
   @Field(() => ID) id!: string;
   @Field(() => String) slug!: string;
   @Field(() => String) name!: string;
-  @Field(() => String, { nullable: true, description: "The merchant's in-game currency (exponent 0)." })
+  @Field(() => String, {
+    nullable: true,
+    description: "The merchant's in-game currency (exponent 0).",
+  })
   virtualCurrency!: string | null;
   @Field(() => DateTimeResolver) createdAt!: Date;
 }
@@ -31,7 +34,9 @@ export class Portal {
 export class Wallet {
   @Field(() => ID) id!: string;
   @Field(() => String) currency!: string;
-  @Field(() => MoneyType, { description: 'What the player can spend: posted credits minus debits and holds.' })
+  @Field(() => MoneyType, {
+    description: 'What the player can spend: posted credits minus debits and holds.',
+  })
   balance!: MoneyType;
   playerId!: string;
   merchantId!: string;
@@ -74,7 +79,9 @@ export class PlayerToken {
   @Field(() => DateTimeResolver) expiresAt!: Date;
 }
 
-@ObjectType('IssuedApiKey', { description: 'The clear key is shown once; only its hash is stored.' })
+@ObjectType('IssuedApiKey', {
+  description: 'The clear key is shown once; only its hash is stored.',
+})
 export class IssuedApiKey {
   @Field(() => ID) id!: string;
   @Field(() => String) apiKey!: string;
@@ -113,7 +120,9 @@ export class LedgerAccount {
   @Field(() => MoneyType) creditsPending!: MoneyType;
 }
 
-@ObjectType('LedgerCurrencyTotal', { description: 'Sum of all balances of one currency: always zero.' })
+@ObjectType('LedgerCurrencyTotal', {
+  description: 'Sum of all balances of one currency: always zero.',
+})
 export class LedgerCurrencyTotal {
   @Field(() => String) currency!: string;
   @Field(() => String) postedNet!: string;
@@ -133,7 +142,9 @@ export class Transfer {
 }
 
 @Directive('@inaccessible')
-@ObjectType('InternalPlayer', { description: 'Internal (services): what billing needs to know about a player to charge it.' })
+@ObjectType('InternalPlayer', {
+  description: 'Internal (services): what billing needs to know about a player to charge it.',
+})
 export class InternalPlayer {
   @Field(() => ID) id!: string;
   @Field(() => ID) merchantId!: string;

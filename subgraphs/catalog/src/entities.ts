@@ -1,4 +1,12 @@
-import { ArrayType, BigIntType, Entity, JsonType, PrimaryKey, Property, type Opt } from '@mikro-orm/postgresql';
+import {
+  ArrayType,
+  BigIntType,
+  Entity,
+  JsonType,
+  PrimaryKey,
+  Property,
+  type Opt,
+} from '@mikro-orm/postgresql';
 
 /** Locale tag (BCP 47, canonical) → text, e.g. { en: 'Gold sword', fr: 'Épée d’or' }. */
 export type LocalizedNames = Record<string, string>;

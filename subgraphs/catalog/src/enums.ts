@@ -8,9 +8,11 @@ export enum ProductKind {
 registerEnumType(ProductKind, {
   name: 'ProductKind',
   valuesConfig: {
-    COIN_PACK: { description: 'Credits the player wallet with the variant\'s walletCredit.' },
+    COIN_PACK: { description: "Credits the player wallet with the variant's walletCredit." },
     ITEM: { description: 'An in-game item delivered to the game server.' },
-    SERVICE_ACCESS: { description: 'Grants access to the product\'s service for the variant\'s accessDays.' },
+    SERVICE_ACCESS: {
+      description: "Grants access to the product's service for the variant's accessDays.",
+    },
   },
 });
 

@@ -10,7 +10,9 @@ export function byIdLoader<R extends { id: string }>(ctx: RequestContext, table:
   return loader<string, R | null>(ctx, `${table}:id`, async (ids) => {
     const valid = ids.filter(isUuid);
     const rows = valid.length
-      ? await query<R>(ctx.em, `select * from catalog.${table} where id = any(?::uuid[])`, [pgArray(valid)])
+      ? await query<R>(ctx.em, `select * from catalog.${table} where id = any(?::uuid[])`, [
+          pgArray(valid),
+        ])
       : [];
     return oneByKey(ids, rows, (r) => r.id);
   });

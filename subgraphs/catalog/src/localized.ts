@@ -29,7 +29,8 @@ export function namesFromInput(
     if (!value || value.length > MAX_NAME_LENGTH) {
       throw badInput(`Names must be 1 to ${MAX_NAME_LENGTH} characters.`, `${field}[${i}].value`);
     }
-    if (locale in names) throw badInput(`The locale "${locale}" is given twice.`, `${field}[${i}].locale`);
+    if (locale in names)
+      throw badInput(`The locale "${locale}" is given twice.`, `${field}[${i}].locale`);
     names[locale] = value;
   }
   if (required && Object.keys(names).length === 0) {
@@ -45,7 +46,10 @@ const language = (tag: string) => tag.split('-')[0]!.toLowerCase();
  * another tag of that language), then English, then any (the first in tag order).
  * Invalid locale arguments are BAD_USER_INPUT on `locale`.
  */
-export function pickLocalized(names: LocalizedNames, locale: string | null | undefined): string | null {
+export function pickLocalized(
+  names: LocalizedNames,
+  locale: string | null | undefined,
+): string | null {
   const tags = Object.keys(names).sort();
   if (tags.length === 0) return null;
   const candidates: string[] = [];
@@ -72,7 +76,8 @@ export abstract class Localized {
   localizedNames!: LocalizedNames;
 
   @Field(() => String, {
-    description: 'The name in `locale` (BCP 47), falling back to its language, then English, then any.',
+    description:
+      'The name in `locale` (BCP 47), falling back to its language, then English, then any.',
   })
   name(
     @Arg('locale', () => String, { nullable: true, description: 'BCP 47 tag, e.g. "fr-FR".' })
@@ -85,7 +90,9 @@ export abstract class Localized {
   names(): LocalizedString[] {
     return Object.keys(this.localizedNames)
       .sort()
-      .map((locale) => Object.assign(new LocalizedString(), { locale, value: this.localizedNames[locale] }));
+      .map((locale) =>
+        Object.assign(new LocalizedString(), { locale, value: this.localizedNames[locale] }),
+      );
   }
 
   /** When no name was given at all (bulk-created variants): a stable identifier. */

@@ -12,11 +12,15 @@ export function positiveAmount(input: MoneyInput, field: string): Amount {
   try {
     amount = parseMinorUnits(input.amountMinor);
   } catch {
-    throw badInput('amountMinor must be an integer number of minor units, as a decimal string (e.g. "199").', `${field}.amountMinor`);
+    throw badInput(
+      'amountMinor must be an integer number of minor units, as a decimal string (e.g. "199").',
+      `${field}.amountMinor`,
+    );
   }
   if (amount <= 0n) throw badInput(`${field} must be more than zero.`, `${field}.amountMinor`);
   return { amount, currency };
 }
 
 /** bigint columns arrive as decimal strings from pg; never through a JS number. */
-export const toBigInt = (value: string | bigint): bigint => (typeof value === 'bigint' ? value : BigInt(value));
+export const toBigInt = (value: string | bigint): bigint =>
+  typeof value === 'bigint' ? value : BigInt(value);

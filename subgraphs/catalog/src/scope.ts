@@ -11,7 +11,10 @@ export function merchantScope(principal: Principal, merchantId: string | null | 
     return own;
   }
   if (merchantId == null) {
-    throw badInput('The catalog is per merchant: pass merchantId when calling with an admin key.', 'merchantId');
+    throw badInput(
+      'The catalog is per merchant: pass merchantId when calling with an admin key.',
+      'merchantId',
+    );
   }
   if (!isUuid(merchantId)) throw badInput('merchantId must be a UUID.', 'merchantId');
   return merchantId;
@@ -28,14 +31,20 @@ const SKU = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/;
 
 export function assertCode(code: string, field = 'code'): string {
   if (!CODE.test(code)) {
-    throw badInput('code must be 1–64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit.', field);
+    throw badInput(
+      'code must be 1–64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit.',
+      field,
+    );
   }
   return code;
 }
 
 export function assertSku(sku: string, field = 'sku'): string {
   if (!SKU.test(sku)) {
-    throw badInput('sku must be 1–100 letters, digits, ".", "_", ":" or "-", starting with a letter or digit.', field);
+    throw badInput(
+      'sku must be 1–100 letters, digits, ".", "_", ":" or "-", starting with a letter or digit.',
+      field,
+    );
   }
   return sku;
 }
@@ -46,7 +55,9 @@ export function assertSku(sku: string, field = 'sku'): string {
  */
 export function canSeeCatalog(principal: Principal, merchantId: string): boolean {
   const own = callerMerchantId(principal);
-  return own == null ? principal.kind === 'admin' || principal.kind === 'service' : own === merchantId;
+  return own == null
+    ? principal.kind === 'admin' || principal.kind === 'service'
+    : own === merchantId;
 }
 
 /** Direct lookups: another merchant's object is NOT_FOUND, never its data. */

@@ -21,7 +21,14 @@ import { references } from './references';
 export async function buildCatalogSchema(): Promise<FederatedSchema> {
   return buildFederatedSchema(
     {
-      resolvers: [ProductResolver, VariantResolver, PriceResolver, PlanResolver, ServiceResolver, CountryResolver],
+      resolvers: [
+        ProductResolver,
+        VariantResolver,
+        PriceResolver,
+        PlanResolver,
+        ServiceResolver,
+        CountryResolver,
+      ],
       orphanedTypes: [MoneyType, PageInfo],
     },
     references as never,
@@ -34,13 +41,25 @@ export interface CatalogServiceOptions {
 }
 
 /** Builds the catalog service; nothing listens until handle.listen(). */
-export async function createCatalogService(config: CatalogConfig, options: CatalogServiceOptions = {}): Promise<ServiceHandle> {
+export async function createCatalogService(
+  config: CatalogConfig,
+  options: CatalogServiceOptions = {},
+): Promise<ServiceHandle> {
   const logger = createLogger('catalog', config.LOG_LEVEL);
   const orm = await openCatalogDatabase(config.DATABASE_URL, config.DATABASE_POOL_MAX);
   const { onQuery } = options;
   if (onQuery) {
-    orm.em.getConnection().getKnex().on('query', (q: { sql: string }) => onQuery(q.sql));
+    orm.em
+      .getConnection()
+      .getKnex()
+      .on('query', (q: { sql: string }) => onQuery(q.sql));
   }
   const { schema } = await buildCatalogSchema();
-  return createSubgraphServer({ name: 'catalog', schema, orm, secret: config.INTERNAL_CONTEXT_SECRET, logger });
+  return createSubgraphServer({
+    name: 'catalog',
+    schema,
+    orm,
+    secret: config.INTERNAL_CONTEXT_SECRET,
+    logger,
+  });
 }

@@ -44,7 +44,10 @@ const ENV_NAMES: Record<keyof typeof DEMO_SIMULATOR_PORTS, string> = {
 export interface RunningSimulators {
   info: DemoSimulators;
   /** Each simulator's control (charge counts, faults, redirects), for in-process tests. */
-  controls: Record<'camara' | 'parlayxGb' | 'parlayxDe' | 'oneapi' | 'smpp' | 'card', SimulatorControl>;
+  controls: Record<
+    'camara' | 'parlayxGb' | 'parlayxDe' | 'oneapi' | 'smpp' | 'card',
+    SimulatorControl
+  >;
   stop(): Promise<void>;
 }
 

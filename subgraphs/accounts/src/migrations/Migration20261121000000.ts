@@ -76,7 +76,9 @@ export class Migration20261121000000 extends Migration {
     )`);
     this.addSql(`create unique index ledger_account_owner_idx on accounts.ledger_account
       (kind, currency, coalesce(merchant_id, '00000000-0000-0000-0000-000000000000'), coalesce(player_id, '00000000-0000-0000-0000-000000000000'))`);
-    this.addSql(`create index ledger_account_player_idx on accounts.ledger_account (player_id) where player_id is not null`);
+    this.addSql(
+      `create index ledger_account_player_idx on accounts.ledger_account (player_id) where player_id is not null`,
+    );
     this.addSql(`create table accounts.transfer (
       id uuid primary key,
       debit_account_id uuid not null references accounts.ledger_account (id),
@@ -92,7 +94,9 @@ export class Migration20261121000000 extends Migration {
     )`);
     this.addSql(`create index transfer_debit_idx on accounts.transfer (debit_account_id)`);
     this.addSql(`create index transfer_credit_idx on accounts.transfer (credit_account_id)`);
-    this.addSql(`create index transfer_reference_idx on accounts.transfer (reference) where reference is not null`);
+    this.addSql(
+      `create index transfer_reference_idx on accounts.transfer (reference) where reference is not null`,
+    );
     for (const sql of auditLogMigrationSql('accounts')) this.addSql(sql);
   }
 }

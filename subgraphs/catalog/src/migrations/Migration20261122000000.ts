@@ -59,7 +59,9 @@ export class Migration20261122000000 extends Migration {
       foreign key (service_id, merchant_id) references catalog.service (id, merchant_id),
       check (kind <> 'SERVICE_ACCESS' or service_id is not null)
     )`);
-    this.addSql(`create index product_service_idx on catalog.product (service_id) where service_id is not null`);
+    this.addSql(
+      `create index product_service_idx on catalog.product (service_id) where service_id is not null`,
+    );
     // Thousands per product: the (product_id, sku) unique index serves keyset pagination.
     this.addSql(`create table catalog.variant (
       id uuid primary key,
@@ -113,7 +115,9 @@ export class Migration20261122000000 extends Migration {
       (variant_id, country, channel_kind, currency) where active and variant_id is not null`);
     this.addSql(`create unique index price_plan_point_idx on catalog.price
       (plan_id, country, channel_kind, currency) where active and plan_id is not null`);
-    this.addSql(`create index price_variant_idx on catalog.price (variant_id) where variant_id is not null`);
+    this.addSql(
+      `create index price_variant_idx on catalog.price (variant_id) where variant_id is not null`,
+    );
     this.addSql(`create index price_plan_idx on catalog.price (plan_id) where plan_id is not null`);
     for (const sql of auditLogMigrationSql('catalog')) this.addSql(sql);
   }

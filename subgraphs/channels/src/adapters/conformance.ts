@@ -51,8 +51,17 @@ export interface ConformanceSpec {
    * For benchmarks: one minimal charge sent straight to the simulator without the adapter
    * (same protocol, no adapter logic), to measure what the channels layer adds.
    */
-  rawCharge?(sim: Simulator, reference: string, payer: Pick<ChargeRequest, 'msisdn' | 'cardToken'>): Promise<void>;
-  notApplicable?: Partial<Record<'hang' | 'unavailable' | 'malformed' | 'drop' | 'forgedCallback' | 'duplicateCallbacks', string>>;
+  rawCharge?(
+    sim: Simulator,
+    reference: string,
+    payer: Pick<ChargeRequest, 'msisdn' | 'cardToken'>,
+  ): Promise<void>;
+  notApplicable?: Partial<
+    Record<
+      'hang' | 'unavailable' | 'malformed' | 'drop' | 'forgedCallback' | 'duplicateCallbacks',
+      string
+    >
+  >;
 }
 
 interface Harness {
@@ -61,7 +70,11 @@ interface Harness {
   events: AsyncOutcome[];
   interactions: Interaction[];
   rejectedCallbacks: number;
-  waitFor(reference: string, predicate?: (e: AsyncOutcome) => boolean, timeoutMs?: number): Promise<AsyncOutcome>;
+  waitFor(
+    reference: string,
+    predicate?: (e: AsyncOutcome) => boolean,
+    timeoutMs?: number,
+  ): Promise<AsyncOutcome>;
   stop(): Promise<void>;
 }
 
@@ -103,7 +116,9 @@ export async function startHarness(spec: ConformanceSpec): Promise<Harness> {
         .then((result) => {
           events.push(...result.events);
           notify();
-          res.writeHead(result.status, { 'content-type': result.contentType ?? 'text/plain' }).end(result.body ?? '');
+          res
+            .writeHead(result.status, { 'content-type': result.contentType ?? 'text/plain' })
+            .end(result.body ?? '');
         })
         .catch((err: unknown) => {
           rejectedCallbacks += 1;
@@ -126,7 +141,12 @@ export async function startHarness(spec: ConformanceSpec): Promise<Harness> {
   const port = (server.address() as AddressInfo).port;
   const callbackUrl = `${spec.sinkTls ? 'https' : 'http'}://127.0.0.1:${port}/callbacks/${spec.code}`;
 
-  const sim = await spec.startSimulator({ host: '127.0.0.1', port: 0, callbackUrl, insecureSinkTls: true });
+  const sim = await spec.startSimulator({
+    host: '127.0.0.1',
+    port: 0,
+    callbackUrl,
+    insecureSinkTls: true,
+  });
   adapter = await spec.factory.create(spec.adapterConfig(sim), {
     record: (i) => interactions.push(i),
     emit: (e) => {
@@ -169,14 +189,30 @@ export async function startHarness(spec: ConformanceSpec): Promise<Harness> {
   return h;
 }
 
-function charge(spec: ConformanceSpec, n: TestNumber, reference = uniqueReference(), amount = 199n): ChargeRequest {
-  return { reference, amount, currency: spec.currency, description: 'Conformance test', ...spec.payer(n) };
+function charge(
+  spec: ConformanceSpec,
+  n: TestNumber,
+  reference = uniqueReference(),
+  amount = 199n,
+): ChargeRequest {
+  return {
+    reference,
+    amount,
+    currency: spec.currency,
+    description: 'Conformance test',
+    ...spec.payer(n),
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Settles an unknown outcome the way the resolver job will: status queries until known. */
-export async function resolveByStatus(adapter: ChannelAdapter, reference: string, providerRef?: string, tries = 20): Promise<Outcome> {
+export async function resolveByStatus(
+  adapter: ChannelAdapter,
+  reference: string,
+  providerRef?: string,
+  tries = 20,
+): Promise<Outcome> {
   let last: Outcome = { kind: 'unknown', reason: 'not queried' };
   for (let i = 0; i < tries; i += 1) {
     last = await adapter.status({ reference, providerRef, procedure: 'CHARGE' });
@@ -225,7 +261,12 @@ export function runConformance(spec: ConformanceSpec): void {
             expect(first).toMatchObject({ kind: 'pending', action: { kind: 'OTP' } });
             expect(h.sim.control.chargeCount(req.reference)).toBe(0);
             const providerRef = first.kind === 'pending' ? first.providerRef : undefined;
-            const ok = await h.adapter.confirmConsent!({ reference: req.reference, providerRef, otp: '123456', msisdn: req.msisdn });
+            const ok = await h.adapter.confirmConsent!({
+              reference: req.reference,
+              providerRef,
+              otp: '123456',
+              msisdn: req.msisdn,
+            });
             expect(ok.kind === 'succeeded' || (ok.kind === 'pending' && !ok.action)).toBe(true);
             if (ok.kind === 'pending') {
               const e = await h.waitFor(req.reference, (ev) => ev.outcome.kind !== 'pending');
@@ -238,7 +279,12 @@ export function runConformance(spec: ConformanceSpec): void {
             const ref2 = started.kind === 'pending' ? started.providerRef : undefined;
             let last: Outcome = started;
             for (let i = 0; i < 3; i += 1) {
-              last = await h.adapter.confirmConsent!({ reference: other.reference, providerRef: ref2, otp: '000000', msisdn: other.msisdn });
+              last = await h.adapter.confirmConsent!({
+                reference: other.reference,
+                providerRef: ref2,
+                otp: '000000',
+                msisdn: other.msisdn,
+              });
             }
             expect(last).toMatchObject({ kind: 'declined', code: 'INVALID_OTP' });
             expect(h.sim.control.chargeCount(other.reference)).toBe(0);
@@ -278,7 +324,11 @@ export function runConformance(spec: ConformanceSpec): void {
 
     it('a repeated reference never charges twice', async () => {
       const req = charge(spec, '00');
-      const outcomes = await Promise.all([h.adapter.charge(req), h.adapter.charge(req), h.adapter.charge(req)]);
+      const outcomes = await Promise.all([
+        h.adapter.charge(req),
+        h.adapter.charge(req),
+        h.adapter.charge(req),
+      ]);
       expect(outcomes.some((o) => o.kind === 'succeeded' || o.kind === 'pending')).toBe(true);
       await sleep(50);
       expect(h.sim.control.chargeCount(req.reference)).toBe(1);
@@ -302,16 +352,41 @@ export function runConformance(spec: ConformanceSpec): void {
         const c = await h.adapter.charge(req);
         expect(c.kind).toBe('succeeded');
         const providerRef = c.kind === 'succeeded' ? c.providerRef : undefined;
-        const base = { chargeReference: req.reference, chargeProviderRef: providerRef, msisdn: req.msisdn, currency: spec.currency };
+        const base = {
+          chargeReference: req.reference,
+          chargeProviderRef: providerRef,
+          msisdn: req.msisdn,
+          currency: spec.currency,
+        };
         if (spec.factory.capabilities.refunds === 'partial') {
-          const part = await h.adapter.refund!({ ...base, reference: uniqueReference('RF'), amount: 300n, full: false });
+          const part = await h.adapter.refund!({
+            ...base,
+            reference: uniqueReference('RF'),
+            amount: 300n,
+            full: false,
+          });
           expect(['succeeded', 'pending']).toContain(part.kind);
-          const over = await h.adapter.refund!({ ...base, reference: uniqueReference('RF'), amount: 800n, full: false });
+          const over = await h.adapter.refund!({
+            ...base,
+            reference: uniqueReference('RF'),
+            amount: 800n,
+            full: false,
+          });
           expect(over.kind).toBe('declined');
-          const rest = await h.adapter.refund!({ ...base, reference: uniqueReference('RF'), amount: 700n, full: true });
+          const rest = await h.adapter.refund!({
+            ...base,
+            reference: uniqueReference('RF'),
+            amount: 700n,
+            full: true,
+          });
           expect(['succeeded', 'pending']).toContain(rest.kind);
         } else {
-          const all = await h.adapter.refund!({ ...base, reference: uniqueReference('RF'), amount: 1000n, full: true });
+          const all = await h.adapter.refund!({
+            ...base,
+            reference: uniqueReference('RF'),
+            amount: 1000n,
+            full: true,
+          });
           expect(['succeeded', 'pending']).toContain(all.kind);
         }
         await sleep(100);
@@ -326,13 +401,23 @@ export function runConformance(spec: ConformanceSpec): void {
         expect(['succeeded', 'pending']).toContain(r.kind);
         expect(h.sim.control.chargeCount(req.reference)).toBe(0);
         const providerRef = 'providerRef' in r ? r.providerRef : undefined;
-        const cap = await h.adapter.capture!({ reference: req.reference, providerRef, msisdn: req.msisdn, amount: 500n, currency: spec.currency });
+        const cap = await h.adapter.capture!({
+          reference: req.reference,
+          providerRef,
+          msisdn: req.msisdn,
+          amount: 500n,
+          currency: spec.currency,
+        });
         expect(cap.kind).toBe('succeeded');
         expect(h.sim.control.chargeCount(req.reference)).toBe(1);
 
         const other = charge(spec, '00', uniqueReference(), 500n);
         const r2 = await h.adapter.reserve!(other);
-        const rel = await h.adapter.release!({ reference: other.reference, providerRef: 'providerRef' in r2 ? r2.providerRef : undefined, msisdn: other.msisdn });
+        const rel = await h.adapter.release!({
+          reference: other.reference,
+          providerRef: 'providerRef' in r2 ? r2.providerRef : undefined,
+          msisdn: other.msisdn,
+        });
         expect(rel.kind).toBe('succeeded');
         expect(h.sim.control.chargeCount(other.reference)).toBe(0);
       });
@@ -401,7 +486,9 @@ export function runConformance(spec: ConformanceSpec): void {
         await h.adapter.charge(req);
         await h.waitFor(req.reference, (e) => e.outcome.kind === 'succeeded');
         await sleep(spec.asyncTimeoutMs ? Math.min(spec.asyncTimeoutMs, 1500) : 1500);
-        const finals = h.events.filter((e) => e.reference === req.reference && e.outcome.kind === 'succeeded');
+        const finals = h.events.filter(
+          (e) => e.reference === req.reference && e.outcome.kind === 'succeeded',
+        );
         expect(finals.length).toBeGreaterThanOrEqual(2);
         expect(new Set(finals.map((e) => e.eventId)).size).toBe(1);
         expect(h.sim.control.chargeCount(req.reference)).toBe(1);

@@ -3,10 +3,23 @@
  * payment states: billing owns the state machine (ARCHITECTURE.md §5).
  */
 
-export const PROCEDURES = ['CHARGE', 'RESERVE', 'CAPTURE', 'RELEASE', 'REFUND', 'BALANCE', 'STATUS', 'CONSENT'] as const;
+export const PROCEDURES = [
+  'CHARGE',
+  'RESERVE',
+  'CAPTURE',
+  'RELEASE',
+  'REFUND',
+  'BALANCE',
+  'STATUS',
+  'CONSENT',
+] as const;
 export type Procedure = (typeof PROCEDURES)[number];
 
-export const INTERACTION_PATTERNS = ['REQUEST_READ', 'REQUEST_DOWNLOAD', 'REQUEST_WAIT_RECEIVE'] as const;
+export const INTERACTION_PATTERNS = [
+  'REQUEST_READ',
+  'REQUEST_DOWNLOAD',
+  'REQUEST_WAIT_RECEIVE',
+] as const;
 export type InteractionPattern = (typeof INTERACTION_PATTERNS)[number];
 
 export const CHANNEL_PROTOCOLS = ['CAMARA', 'PARLAYX', 'ONEAPI', 'SMPP', 'CARD', 'WALLET'] as const;
@@ -30,14 +43,18 @@ export type DeclineCode = (typeof DECLINE_CODES)[number];
 export type Completion = 'poll' | 'callback' | 'report';
 
 /** What the player must do before the procedure can go on. */
-export type UserAction =
-  | { kind: 'OTP'; attemptsLeft?: number }
-  | { kind: 'REDIRECT'; url: string };
+export type UserAction = { kind: 'OTP'; attemptsLeft?: number } | { kind: 'REDIRECT'; url: string };
 
 export type Outcome =
   | { kind: 'succeeded'; providerRef?: string; amount?: bigint; currency?: string }
   | { kind: 'pending'; completion: Completion; providerRef?: string; action?: UserAction }
-  | { kind: 'declined'; code: DeclineCode; providerRef?: string; providerCode?: string; message?: string }
+  | {
+      kind: 'declined';
+      code: DeclineCode;
+      providerRef?: string;
+      providerCode?: string;
+      message?: string;
+    }
   /** Sent but the answer was lost (timeout, dropped connection): never treat as failure. */
   | { kind: 'unknown'; reason: string; providerRef?: string };
 

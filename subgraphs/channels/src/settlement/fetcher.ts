@@ -50,7 +50,8 @@ export interface FetchedSettlementFile {
   buffer: Buffer;
 }
 
-export type SettlementFetchErrorCode = 'BAD_CONFIG' | 'HOST_KEY_MISMATCH' | 'AUTH_FAILED' | 'CONNECT_FAILED' | 'TRANSFER_FAILED';
+export type SettlementFetchErrorCode =
+  'BAD_CONFIG' | 'HOST_KEY_MISMATCH' | 'AUTH_FAILED' | 'CONNECT_FAILED' | 'TRANSFER_FAILED';
 
 export class SettlementFetchError extends Error {
   constructor(
@@ -64,7 +65,10 @@ export class SettlementFetchError extends Error {
 }
 
 function normaliseFingerprint(fp: string): string {
-  const bare = fp.trim().replace(/^SHA256:/i, '').replace(/=+$/, '');
+  const bare = fp
+    .trim()
+    .replace(/^SHA256:/i, '')
+    .replace(/=+$/, '');
   return `SHA256:${bare}`;
 }
 
@@ -75,7 +79,8 @@ function endpoint(url: string): { host: string; port: number } {
   } catch {
     throw new SettlementFetchError('BAD_CONFIG', `not a URL: ${url}`);
   }
-  if (u.protocol !== 'sftp:') throw new SettlementFetchError('BAD_CONFIG', `not an sftp:// URL: ${url}`);
+  if (u.protocol !== 'sftp:')
+    throw new SettlementFetchError('BAD_CONFIG', `not an sftp:// URL: ${url}`);
   return { host: u.hostname, port: u.port ? Number(u.port) : 22 };
 }
 
@@ -133,7 +138,11 @@ export async function fetchSettlementFiles(
     } catch (e) {
       const message = (e as Error).message ?? String(e);
       if (expected && presented !== undefined && presented !== expected) {
-        throw new SettlementFetchError('HOST_KEY_MISMATCH', `host key ${presented} is not the expected ${expected}`, e);
+        throw new SettlementFetchError(
+          'HOST_KEY_MISMATCH',
+          `host key ${presented} is not the expected ${expected}`,
+          e,
+        );
       }
       if (/authentication methods failed/i.test(message)) {
         throw new SettlementFetchError('AUTH_FAILED', 'SFTP authentication refused', e);
@@ -145,12 +154,19 @@ export async function fetchSettlementFiles(
     try {
       listing = await client.list(dir);
     } catch (e) {
-      throw new SettlementFetchError('TRANSFER_FAILED', `cannot list ${dir}: ${(e as Error).message}`, e);
+      throw new SettlementFetchError(
+        'TRANSFER_FAILED',
+        `cannot list ${dir}: ${(e as Error).message}`,
+        e,
+      );
     }
     const names = new Set(listing.filter((f) => f.type === '-').map((f) => f.name));
     const candidates = [...names]
       .map((name) => ({ name, parsed: parseSettlementFileName(name) }))
-      .filter((c): c is { name: string; parsed: { period: SettlementPeriod; date: string } } => c.parsed !== undefined)
+      .filter(
+        (c): c is { name: string; parsed: { period: SettlementPeriod; date: string } } =>
+          c.parsed !== undefined,
+      )
       .sort((a, b) => a.name.localeCompare(b.name));
 
     const out: FetchedSettlementFile[] = [];
@@ -173,9 +189,19 @@ export async function fetchSettlementFiles(
         if (!Buffer.isBuffer(got)) throw new Error('unexpected download result');
         buffer = got;
       } catch (e) {
-        throw new SettlementFetchError('TRANSFER_FAILED', `cannot download ${name}: ${(e as Error).message}`, e);
+        throw new SettlementFetchError(
+          'TRANSFER_FAILED',
+          `cannot download ${name}: ${(e as Error).message}`,
+          e,
+        );
       }
-      out.push({ name, period: parsed.period, date: parsed.date, sha256: sha256Hex(buffer), buffer });
+      out.push({
+        name,
+        period: parsed.period,
+        date: parsed.date,
+        sha256: sha256Hex(buffer),
+        buffer,
+      });
     }
     return out;
   } finally {

@@ -64,7 +64,13 @@ export const TRAILER_RECORD = 'TRAILER';
 export const SETTLEMENT_EVENT_TYPES = ['CHARGE', 'REFUND', 'REVERSAL'] as const;
 export type SettlementEventType = (typeof SETTLEMENT_EVENT_TYPES)[number];
 
-export const SETTLEMENT_STATUSES = ['OK', 'REJECTED', 'ERROR', 'FUNDS_RESERVED', 'CANCELLED'] as const;
+export const SETTLEMENT_STATUSES = [
+  'OK',
+  'REJECTED',
+  'ERROR',
+  'FUNDS_RESERVED',
+  'CANCELLED',
+] as const;
 export type SettlementStatus = (typeof SETTLEMENT_STATUSES)[number];
 
 export type SettlementPeriod = 'D' | 'W' | 'M';
@@ -209,7 +215,9 @@ export function settlementFileName(date: Date | string, period: SettlementPeriod
 }
 
 /** The period and date (YYYY-MM-DD) of a settlement file name, or undefined for other names. */
-export function parseSettlementFileName(name: string): { period: SettlementPeriod; date: string } | undefined {
+export function parseSettlementFileName(
+  name: string,
+): { period: SettlementPeriod; date: string } | undefined {
   const m = NAME.exec(name);
   if (!m) return undefined;
   const date = `${m[2]}-${m[3]}-${m[4]}`;
@@ -247,7 +255,10 @@ function exponentOf(code: string, row?: number): number {
   return c.exponent;
 }
 
-function formatOptions(options: SettlementFormatOptions): { delimiter: ',' | ';'; separator: '.' | ',' } {
+function formatOptions(options: SettlementFormatOptions): {
+  delimiter: ',' | ';';
+  separator: '.' | ',';
+} {
   const delimiter = options.delimiter ?? ',';
   const separator = options.decimalSeparator ?? '.';
   if (delimiter !== ',' && delimiter !== ';') {
@@ -267,11 +278,16 @@ const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-
 
 function eventTimeText(value: Date | string, row: number): string {
   if (value instanceof Date) {
-    if (Number.isNaN(value.getTime())) throw new SettlementFileError('BAD_ROW', 'invalid event_time', row);
+    if (Number.isNaN(value.getTime()))
+      throw new SettlementFileError('BAD_ROW', 'invalid event_time', row);
     return value.toISOString();
   }
   if (!ISO_UTC.test(value) || Number.isNaN(Date.parse(value))) {
-    throw new SettlementFileError('BAD_ROW', `event_time "${value}" is not ISO 8601 with a zone`, row);
+    throw new SettlementFileError(
+      'BAD_ROW',
+      `event_time "${value}" is not ISO 8601 with a zone`,
+      row,
+    );
   }
   return value;
 }
@@ -280,23 +296,33 @@ function eventTimeText(value: Date | string, row: number): string {
 // Rendering
 
 /** The CSV text of a settlement file (before encoding); simulators use it for encoding faults. */
-export function renderSettlementText(rows: readonly SettlementRow[], options: RenderSettlementOptions = {}): string {
+export function renderSettlementText(
+  rows: readonly SettlementRow[],
+  options: RenderSettlementOptions = {},
+): string {
   const { delimiter, separator } = formatOptions(options);
   const codes = new Set(rows.map((r) => r.currency));
   if (options.currency) codes.add(options.currency);
   if (codes.size > 1) {
-    throw new SettlementFileError('MIXED_CURRENCY', `one currency per file, got ${[...codes].join(', ')}`);
+    throw new SettlementFileError(
+      'MIXED_CURRENCY',
+      `one currency per file, got ${[...codes].join(', ')}`,
+    );
   }
   const code = [...codes][0] ?? '';
   const exponent = code ? exponentOf(code) : 0;
   const amount = (v: bigint, row: number): string => {
-    if (typeof v !== 'bigint') throw new SettlementFileError('BAD_AMOUNT', 'amounts are bigint minor units', row);
+    if (typeof v !== 'bigint')
+      throw new SettlementFileError('BAD_AMOUNT', 'amounts are bigint minor units', row);
     return formatMinorAsDecimal(v, exponent, separator);
   };
 
-  const extra = [...(options.extraColumns ?? [...new Set(rows.flatMap((r) => Object.keys(r.extra ?? {})))])];
+  const extra = [
+    ...(options.extraColumns ?? [...new Set(rows.flatMap((r) => Object.keys(r.extra ?? {})))]),
+  ];
   for (const c of extra) {
-    if (isOneOf(SETTLEMENT_COLUMNS, c)) throw new SettlementFileError('BAD_OPTIONS', `"${c}" is a standard column`);
+    if (isOneOf(SETTLEMENT_COLUMNS, c))
+      throw new SettlementFileError('BAD_OPTIONS', `"${c}" is a standard column`);
   }
 
   const records: string[][] = [];
@@ -308,7 +334,8 @@ export function renderSettlementText(rows: readonly SettlementRow[], options: Re
     if (!isOneOf(SETTLEMENT_EVENT_TYPES, r.eventType)) {
       throw new SettlementFileError('BAD_ROW', `unknown event_type "${r.eventType}"`, n);
     }
-    if (!isOneOf(SETTLEMENT_STATUSES, r.status)) throw new SettlementFileError('BAD_ROW', `unknown status "${r.status}"`, n);
+    if (!isOneOf(SETTLEMENT_STATUSES, r.status))
+      throw new SettlementFileError('BAD_ROW', `unknown status "${r.status}"`, n);
     const values: Record<SettlementColumn, string> = {
       record_type: DETAIL_RECORD,
       operator_txn_id: r.operatorTxnId,
@@ -330,13 +357,15 @@ export function renderSettlementText(rows: readonly SettlementRow[], options: Re
     gross += r.grossAmount;
     tax += r.taxAmount;
     net += r.netAmount;
-    records.push([...SETTLEMENT_COLUMNS.map((c) => values[c]), ...extra.map((c) => r.extra?.[c] ?? '')]);
+    records.push([
+      ...SETTLEMENT_COLUMNS.map((c) => values[c]),
+      ...extra.map((c) => r.extra?.[c] ?? ''),
+    ]);
   });
 
-  const trailer: Record<SettlementColumn, string> = Object.fromEntries(SETTLEMENT_COLUMNS.map((c) => [c, ''])) as Record<
-    SettlementColumn,
-    string
-  >;
+  const trailer: Record<SettlementColumn, string> = Object.fromEntries(
+    SETTLEMENT_COLUMNS.map((c) => [c, '']),
+  ) as Record<SettlementColumn, string>;
   trailer.record_type = TRAILER_RECORD;
   trailer.operator_txn_id = String(options.trailerOverride?.rowCount ?? rows.length);
   trailer.gross_amount = amount(options.trailerOverride?.grossTotal ?? gross, 0);
@@ -359,12 +388,20 @@ export function renderSettlementText(rows: readonly SettlementRow[], options: Re
 }
 
 /** Renders a settlement file: Windows-1252 bytes. Text Windows-1252 cannot represent is refused. */
-export function renderSettlementFile(rows: readonly SettlementRow[], options: RenderSettlementOptions = {}): Buffer {
+export function renderSettlementFile(
+  rows: readonly SettlementRow[],
+  options: RenderSettlementOptions = {},
+): Buffer {
   const text = renderSettlementText(rows, options);
   const bytes = iconv.encode(text, SETTLEMENT_ENCODING);
   if (iconv.decode(bytes, SETTLEMENT_ENCODING) !== text) {
-    const bad = [...text].find((ch) => iconv.decode(iconv.encode(ch, SETTLEMENT_ENCODING), SETTLEMENT_ENCODING) !== ch);
-    throw new SettlementFileError('UNREPRESENTABLE', `"${bad ?? '?'}" cannot be written in Windows-1252`);
+    const bad = [...text].find(
+      (ch) => iconv.decode(iconv.encode(ch, SETTLEMENT_ENCODING), SETTLEMENT_ENCODING) !== ch,
+    );
+    throw new SettlementFileError(
+      'UNREPRESENTABLE',
+      `"${bad ?? '?'}" cannot be written in Windows-1252`,
+    );
   }
   return bytes;
 }
@@ -389,7 +426,13 @@ export function looksLikeUtf8(buf: Buffer): boolean {
   }
 }
 
-function parseAmount(text: string | undefined, exponent: number, separator: string, column: string, row: number): bigint {
+function parseAmount(
+  text: string | undefined,
+  exponent: number,
+  separator: string,
+  column: string,
+  row: number,
+): bigint {
   if (text === undefined || text.trim() === '') {
     throw new SettlementFileError('BAD_AMOUNT', `${column} is empty`, row);
   }
@@ -405,11 +448,17 @@ function parseAmount(text: string | undefined, exponent: number, separator: stri
  * bigint minor units and validates the trailer. Throws SettlementFileError (or its subclass
  * SettlementTrailerMismatch) for anything that does not follow the convention.
  */
-export function parseSettlementFile(buf: Buffer, options: ParseSettlementOptions = {}): ParsedSettlementFile {
+export function parseSettlementFile(
+  buf: Buffer,
+  options: ParseSettlementOptions = {},
+): ParsedSettlementFile {
   const { delimiter, separator } = formatOptions(options);
   const suspectUtf8 = looksLikeUtf8(buf);
   if (suspectUtf8 && options.onSuspectEncoding === 'reject') {
-    throw new SettlementFileError('SUSPECT_ENCODING', 'file declared Windows-1252 contains UTF-8 byte sequences');
+    throw new SettlementFileError(
+      'SUSPECT_ENCODING',
+      'file declared Windows-1252 contains UTF-8 byte sequences',
+    );
   }
   const body = buf.subarray(0, 3).equals(UTF8_BOM) ? buf.subarray(3) : buf;
   const text = iconv.decode(body, SETTLEMENT_ENCODING);
@@ -456,20 +505,30 @@ export function parseSettlementFile(buf: Buffer, options: ParseSettlementOptions
   const rows: ParsedSettlementRow[] = details.map((rec, i) => {
     const n = i + 1;
     if (rec.record_type !== DETAIL_RECORD) {
-      throw new SettlementFileError('BAD_ROW', `record_type "${rec.record_type}" where ${DETAIL_RECORD} was expected`, n);
+      throw new SettlementFileError(
+        'BAD_ROW',
+        `record_type "${rec.record_type}" where ${DETAIL_RECORD} was expected`,
+        n,
+      );
     }
     const eventType = rec.event_type ?? '';
     const status = rec.status ?? '';
     if (!isOneOf(SETTLEMENT_EVENT_TYPES, eventType)) {
       throw new SettlementFileError('BAD_ROW', `unknown event_type "${eventType}"`, n);
     }
-    if (!isOneOf(SETTLEMENT_STATUSES, status)) throw new SettlementFileError('BAD_ROW', `unknown status "${status}"`, n);
+    if (!isOneOf(SETTLEMENT_STATUSES, status))
+      throw new SettlementFileError('BAD_ROW', `unknown status "${status}"`, n);
     const code = rec.currency ?? '';
     if (code !== trailerCode) {
-      throw new SettlementFileError('MIXED_CURRENCY', `row currency "${code}" differs from the file's "${trailerCode}"`, n);
+      throw new SettlementFileError(
+        'MIXED_CURRENCY',
+        `row currency "${code}" differs from the file's "${trailerCode}"`,
+        n,
+      );
     }
     const operatorTxnId = rec.operator_txn_id ?? '';
-    if (operatorTxnId === '') throw new SettlementFileError('BAD_ROW', 'operator_txn_id is empty', n);
+    if (operatorTxnId === '')
+      throw new SettlementFileError('BAD_ROW', 'operator_txn_id is empty', n);
     const eventTime = eventTimeText(rec.event_time ?? '', n);
     const extra: Record<string, string> = {};
     for (const c of extraColumns) extra[c] = rec[c] ?? '';
@@ -497,20 +556,33 @@ export function parseSettlementFile(buf: Buffer, options: ParseSettlementOptions
 
   const countText = last.operator_txn_id ?? '';
   if (!/^\d+$/.test(countText)) {
-    throw new SettlementFileError('TRAILER_MISSING', `trailer row count "${countText}" is not a number`);
+    throw new SettlementFileError(
+      'TRAILER_MISSING',
+      `trailer row count "${countText}" is not a number`,
+    );
   }
   const trailer: SettlementTrailer = {
     rowCount: Number(countText),
     grossTotal: parseAmount(last.gross_amount, fileExponent, separator, 'trailer gross_amount', 0),
-    taxTotal: last.tax_amount ? parseAmount(last.tax_amount, fileExponent, separator, 'trailer tax_amount', 0) : 0n,
-    netTotal: last.net_amount ? parseAmount(last.net_amount, fileExponent, separator, 'trailer net_amount', 0) : 0n,
+    taxTotal: last.tax_amount
+      ? parseAmount(last.tax_amount, fileExponent, separator, 'trailer tax_amount', 0)
+      : 0n,
+    netTotal: last.net_amount
+      ? parseAmount(last.net_amount, fileExponent, separator, 'trailer net_amount', 0)
+      : 0n,
     currency: trailerCode,
   };
 
   if (trailer.rowCount !== rows.length) {
-    throw new SettlementTrailerMismatch('TRAILER_COUNT_MISMATCH', 'rowCount', String(trailer.rowCount), String(rows.length));
+    throw new SettlementTrailerMismatch(
+      'TRAILER_COUNT_MISMATCH',
+      'rowCount',
+      String(trailer.rowCount),
+      String(rows.length),
+    );
   }
-  const sum = (pick: (r: ParsedSettlementRow) => bigint): bigint => rows.reduce((a, r) => a + pick(r), 0n);
+  const sum = (pick: (r: ParsedSettlementRow) => bigint): bigint =>
+    rows.reduce((a, r) => a + pick(r), 0n);
   const totals = [
     ['grossTotal', trailer.grossTotal, sum((r) => r.grossAmount), true],
     ['taxTotal', trailer.taxTotal, sum((r) => r.taxAmount), Boolean(last.tax_amount)],

@@ -169,7 +169,11 @@ function occurredAt(row: SettlementRow): Date | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
-export function reconcile(fileRows: readonly ReconcileRow[], ourRuns: readonly OurRun[], options: ReconcileOptions): ReconcileResult {
+export function reconcile(
+  fileRows: readonly ReconcileRow[],
+  ourRuns: readonly OurRun[],
+  options: ReconcileOptions,
+): ReconcileResult {
   const prefix = options.eventIdPrefix ?? 'settlement';
   const result: ReconcileResult = {
     matched: [],
@@ -199,7 +203,12 @@ export function reconcile(fileRows: readonly ReconcileRow[], ourRuns: readonly O
     if (row.operatorTxnId) {
       const first = firstById.get(row.operatorTxnId);
       if (first) {
-        result.duplicates.push({ operatorTxnId: row.operatorTxnId, first, duplicate: row, identical: sameRow(first, row) });
+        result.duplicates.push({
+          operatorTxnId: row.operatorTxnId,
+          first,
+          duplicate: row,
+          identical: sameRow(first, row),
+        });
         return;
       }
       firstById.set(row.operatorTxnId, row);
@@ -210,9 +219,13 @@ export function reconcile(fileRows: readonly ReconcileRow[], ourRuns: readonly O
   // 2. Rows to runs.
   const groups = new Map<string, { run: OurRun; rows: Row[] }>();
   for (const row of rows) {
-    const run = row.merchantReference ? runs.get(row.merchantReference) : runsByProviderRef.get(row.operatorTxnId);
+    const run = row.merchantReference
+      ? runs.get(row.merchantReference)
+      : runsByProviderRef.get(row.operatorTxnId);
     if (row.eventType === 'REVERSAL') {
-      const original = row.originalOperatorTxnId ? runsByProviderRef.get(row.originalOperatorTxnId) : undefined;
+      const original = row.originalOperatorTxnId
+        ? runsByProviderRef.get(row.originalOperatorTxnId)
+        : undefined;
       result.missingOnOurSide.push({ reason: 'reversal', row, run: run ?? original });
       continue;
     }
@@ -231,7 +244,9 @@ export function reconcile(fileRows: readonly ReconcileRow[], ourRuns: readonly O
   }
 
   const eventId = (row: Row): string =>
-    row.operatorTxnId ? `${prefix}:${row.operatorTxnId}` : `${prefix}:${options.fileName}#${row.index}`;
+    row.operatorTxnId
+      ? `${prefix}:${row.operatorTxnId}`
+      : `${prefix}:${options.fileName}#${row.index}`;
 
   // 3. Each run with its rows.
   for (const { run, rows: group } of groups.values()) {
@@ -241,7 +256,8 @@ export function reconcile(fileRows: readonly ReconcileRow[], ourRuns: readonly O
 
     if (oks.length > 0) {
       const [row, ...extra] = oks as [Row, ...Row[]];
-      for (const r of extra) result.missingOnOurSide.push({ reason: 'duplicate-charge', row: r, run });
+      for (const r of extra)
+        result.missingOnOurSide.push({ reason: 'duplicate-charge', row: r, run });
       const amountOk = abs(row.grossAmount) === run.amount && row.currency === run.currency;
       if (!amountOk && run.outcome !== 'declined') {
         result.amountMismatch.push({
@@ -261,7 +277,12 @@ export function reconcile(fileRows: readonly ReconcileRow[], ourRuns: readonly O
           procedure: run.procedure,
           reference: run.reference,
           providerRef: row.operatorTxnId,
-          outcome: { kind: 'succeeded', providerRef: row.operatorTxnId, amount: run.amount, currency: run.currency },
+          outcome: {
+            kind: 'succeeded',
+            providerRef: row.operatorTxnId,
+            amount: run.amount,
+            currency: run.currency,
+          },
           amount: abs(row.grossAmount),
           currency: row.currency,
           occurredAt: occurredAt(row),

@@ -28,7 +28,8 @@ import { sshFingerprint } from './fetcher';
 const { STATUS_CODE, OPEN_MODE } = utils.sftp;
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
-const WRITE_FLAGS = OPEN_MODE.WRITE | OPEN_MODE.APPEND | OPEN_MODE.CREAT | OPEN_MODE.TRUNC | OPEN_MODE.EXCL;
+const WRITE_FLAGS =
+  OPEN_MODE.WRITE | OPEN_MODE.APPEND | OPEN_MODE.CREAT | OPEN_MODE.TRUNC | OPEN_MODE.EXCL;
 
 export interface SettlementSimulatorOptions {
   host?: string;
@@ -78,7 +79,11 @@ export interface SettlementSimulatorControl {
   /** Puts raw bytes in `outbox/<name>` (and, by default, its `.done` marker after it). */
   publish(name: string, content: Buffer, options?: PublishOptions): void;
   /** Renders a day's file (with faults) and publishes it; returns its name and exact bytes. */
-  publishDay(date: Date | string, rows: readonly SettlementRow[], options?: PublishDayOptions): { name: string; content: Buffer };
+  publishDay(
+    date: Date | string,
+    rows: readonly SettlementRow[],
+    options?: PublishDayOptions,
+  ): { name: string; content: Buffer };
   /** Publishes late files (all, or one by name) with their markers; returns the names. */
   releaseLate(name?: string): string[];
   /** Finishes a partial file: full content, then the `.done` marker. */
@@ -133,9 +138,12 @@ function longname(name: string, attrs: Attributes, dir: boolean): string {
   return `${dir ? 'dr-xr-xr-x' : '-r--r--r--'} 1 sim sim ${String(attrs.size).padStart(8, ' ')} ${when} ${name}`;
 }
 
-export async function startSettlementSimulator(options: SettlementSimulatorOptions): Promise<SettlementSimulator> {
+export async function startSettlementSimulator(
+  options: SettlementSimulatorOptions,
+): Promise<SettlementSimulator> {
   const host = options.host ?? '127.0.0.1';
-  if (!options.password && !options.publicKey) throw new Error('settlement simulator needs a password or a public key');
+  if (!options.password && !options.publicKey)
+    throw new Error('settlement simulator needs a password or a public key');
   const allowedKey = options.publicKey ? parseKeyOrThrow(options.publicKey) : undefined;
 
   const { privateKey } = generateKeyPairSync('rsa', {
@@ -148,7 +156,10 @@ export async function startSettlementSimulator(options: SettlementSimulatorOptio
 
   // In-memory file system: absolute path → file. Directories: '/' and '/outbox'.
   const files = new Map<string, StoredFile>();
-  const late = new Map<string, { content: Buffer; withDoneMarker: boolean; timer?: NodeJS.Timeout }>();
+  const late = new Map<
+    string,
+    { content: Buffer; withDoneMarker: boolean; timer?: NodeJS.Timeout }
+  >();
   const partial = new Map<string, Buffer>();
   const log: SimulatorRequest[] = [];
   let refused = 0;
@@ -156,7 +167,8 @@ export async function startSettlementSimulator(options: SettlementSimulatorOptio
   const now = (): number => Math.floor(Date.now() / 1000);
 
   const put = (name: string, content: Buffer): void => {
-    if (name.includes('/') || name === '' || name === '.' || name === '..') throw new Error(`bad file name "${name}"`);
+    if (name.includes('/') || name === '' || name === '.' || name === '..')
+      throw new Error(`bad file name "${name}"`);
     files.set(`${outbox}/${name}`, { content: Buffer.from(content), mtime: now() });
   };
 
@@ -170,7 +182,10 @@ export async function startSettlementSimulator(options: SettlementSimulatorOptio
     publish(name, content, opts = {}) {
       const withDoneMarker = opts.withDoneMarker ?? true;
       if (opts.late || opts.lateMs !== undefined) {
-        const entry: { content: Buffer; withDoneMarker: boolean; timer?: NodeJS.Timeout } = { content, withDoneMarker };
+        const entry: { content: Buffer; withDoneMarker: boolean; timer?: NodeJS.Timeout } = {
+          content,
+          withDoneMarker,
+        };
         if (opts.lateMs !== undefined) {
           entry.timer = setTimeout(() => control.releaseLate(name), opts.lateMs);
           entry.timer.unref();
@@ -191,7 +206,8 @@ export async function startSettlementSimulator(options: SettlementSimulatorOptio
       });
       if (faults.unknownTransaction) {
         const base = rows[0];
-        const extra = typeof faults.unknownTransaction === 'object' ? faults.unknownTransaction : {};
+        const extra =
+          typeof faults.unknownTransaction === 'object' ? faults.unknownTransaction : {};
         const code = base?.currency ?? opts.currency ?? 'EUR';
         planted.push({
           operatorTxnId: `SIM-${date instanceof Date ? date.getTime() : date}-${planted.length + 1}`,
@@ -212,7 +228,9 @@ export async function startSettlementSimulator(options: SettlementSimulatorOptio
       }
       const renderOptions: RenderSettlementOptions = {
         ...opts,
-        trailerOverride: faults.badTrailer ? { rowCount: planted.length + 1 } : opts.trailerOverride,
+        trailerOverride: faults.badTrailer
+          ? { rowCount: planted.length + 1 }
+          : opts.trailerOverride,
       };
       const content = faults.wrongEncoding
         ? Buffer.from(renderSettlementText(planted, renderOptions), 'utf8')
@@ -221,7 +239,10 @@ export async function startSettlementSimulator(options: SettlementSimulatorOptio
         partial.set(name, content);
         put(name, content.subarray(0, Math.max(1, Math.floor(content.length / 2))));
       } else {
-        control.publish(name, content, { withDoneMarker: opts.withDoneMarker ?? true, late: faults.late });
+        control.publish(name, content, {
+          withDoneMarker: opts.withDoneMarker ?? true,
+          late: faults.late,
+        });
       }
       return { name, content };
     },
@@ -273,9 +294,17 @@ export async function startSettlementSimulator(options: SettlementSimulatorOptio
     },
   };
 
-  const resolve = (p: string): string => path.posix.normalize(path.posix.join('/', p || '.')).replace(/(.)\/$/, '$1');
+  const resolve = (p: string): string =>
+    path.posix.normalize(path.posix.join('/', p || '.')).replace(/(.)\/$/, '$1');
   const isDir = (p: string): boolean => p === '/' || p === outbox;
-  const dirAttrs = (): Attributes => ({ mode: S_IFDIR | 0o555, uid: 0, gid: 0, size: 0, atime: now(), mtime: now() });
+  const dirAttrs = (): Attributes => ({
+    mode: S_IFDIR | 0o555,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    atime: now(),
+    mtime: now(),
+  });
   const fileAttrs = (f: { content: Buffer; mtime: number }): Attributes => ({
     mode: S_IFREG | 0o444,
     uid: 0,
@@ -303,14 +332,24 @@ export async function startSettlementSimulator(options: SettlementSimulatorOptio
     const deny = (op: string) => (reqId: number, p?: unknown) => {
       log.push({ op, path: typeof p === 'string' ? p : undefined });
       refused++;
-      sftp.status(reqId, STATUS_CODE.PERMISSION_DENIED, 'Permission denied: the settlement outbox is read-only');
+      sftp.status(
+        reqId,
+        STATUS_CODE.PERMISSION_DENIED,
+        'Permission denied: the settlement outbox is read-only',
+      );
     };
 
     sftp.on('REALPATH', (reqId, p) => {
       log.push({ op: 'REALPATH', path: p });
       const abs = resolve(p);
       const attrs = statOf(abs);
-      sftp.name(reqId, [{ filename: abs, longname: attrs ? longname(abs, attrs, isDir(abs)) : abs, attrs: attrs ?? dirAttrs() }]);
+      sftp.name(reqId, [
+        {
+          filename: abs,
+          longname: attrs ? longname(abs, attrs, isDir(abs)) : abs,
+          attrs: attrs ?? dirAttrs(),
+        },
+      ]);
     });
 
     const stat = (op: 'STAT' | 'LSTAT') => (reqId: number, p: string) => {
@@ -347,7 +386,11 @@ export async function startSettlementSimulator(options: SettlementSimulatorOptio
       const entries: FileEntry[] = [];
       if (h.path === '/') {
         const attrs = dirAttrs();
-        entries.push({ filename: SETTLEMENT_DIR, longname: longname(SETTLEMENT_DIR, attrs, true), attrs });
+        entries.push({
+          filename: SETTLEMENT_DIR,
+          longname: longname(SETTLEMENT_DIR, attrs, true),
+          attrs,
+        });
       } else {
         for (const [p, f] of [...files.entries()].sort(([a], [b]) => a.localeCompare(b))) {
           if (path.posix.dirname(p) !== h.path) continue;
@@ -365,9 +408,13 @@ export async function startSettlementSimulator(options: SettlementSimulatorOptio
       if (flags & WRITE_FLAGS) return deny('OPEN_WRITE')(reqId, abs);
       log.push({ op: 'OPEN', path: abs });
       const f = files.get(abs);
-      if (!f) return sftp.status(reqId, isDir(abs) ? STATUS_CODE.FAILURE : STATUS_CODE.NO_SUCH_FILE);
+      if (!f)
+        return sftp.status(reqId, isDir(abs) ? STATUS_CODE.FAILURE : STATUS_CODE.NO_SUCH_FILE);
       // The handle keeps the bytes as they were at OPEN, like an open file descriptor.
-      sftp.handle(reqId, newHandle({ kind: 'file', path: abs, content: f.content, mtime: f.mtime }));
+      sftp.handle(
+        reqId,
+        newHandle({ kind: 'file', path: abs, content: f.content, mtime: f.mtime }),
+      );
     });
 
     sftp.on('READ', (reqId, handle, offset, length) => {
@@ -401,13 +448,18 @@ export async function startSettlementSimulator(options: SettlementSimulatorOptio
     if (allowedKey) methods.push('publickey');
     const userOk = sameSecret(ctx.username, options.username);
     if (ctx.method === 'password' && options.password) {
-      return userOk && sameSecret(ctx.password, options.password) ? ctx.accept() : ctx.reject(methods);
+      return userOk && sameSecret(ctx.password, options.password)
+        ? ctx.accept()
+        : ctx.reject(methods);
     }
     if (ctx.method === 'publickey' && allowedKey) {
-      const keyOk = ctx.key.algo === allowedKey.type && ctx.key.data.equals(allowedKey.getPublicSSH());
+      const keyOk =
+        ctx.key.algo === allowedKey.type && ctx.key.data.equals(allowedKey.getPublicSSH());
       if (!userOk || !keyOk) return ctx.reject(methods);
       if (!ctx.signature || !ctx.blob) return ctx.accept(); // the client asks whether the key would do
-      return allowedKey.verify(ctx.blob, ctx.signature, ctx.hashAlgo) ? ctx.accept() : ctx.reject(methods);
+      return allowedKey.verify(ctx.blob, ctx.signature, ctx.hashAlgo)
+        ? ctx.accept()
+        : ctx.reject(methods);
     }
     ctx.reject(methods);
   };
@@ -440,7 +492,10 @@ export async function startSettlementSimulator(options: SettlementSimulatorOptio
 
   return {
     url: `sftp://${host}:${port}`,
-    credentials: { username: options.username, ...(options.password ? { password: options.password } : {}) },
+    credentials: {
+      username: options.username,
+      ...(options.password ? { password: options.password } : {}),
+    },
     hostKeySha256,
     control,
     async stop() {
@@ -449,7 +504,8 @@ export async function startSettlementSimulator(options: SettlementSimulatorOptio
       for (const c of connections) c.end();
       // A peer that never answers the disconnect must not keep the server open.
       const force = setTimeout(() => {
-        for (const c of connections) (c as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
+        for (const c of connections)
+          (c as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
       }, 1_000);
       force.unref();
       await closed;

@@ -13,8 +13,14 @@ interface CredentialRow {
 @Resolver()
 export class CredentialResolver {
   @Directive('@inaccessible')
-  @Query(() => Credential, { nullable: true, description: 'Internal: the owner of an API key, by its SHA-256 hash.' })
-  async _credential(@Arg('keyHash', () => String) keyHash: string, @Ctx() ctx: RequestContext): Promise<Credential | null> {
+  @Query(() => Credential, {
+    nullable: true,
+    description: 'Internal: the owner of an API key, by its SHA-256 hash.',
+  })
+  async _credential(
+    @Arg('keyHash', () => String) keyHash: string,
+    @Ctx() ctx: RequestContext,
+  ): Promise<Credential | null> {
     requireService(ctx.principal);
     const [row] = await query<CredentialRow>(
       ctx.em,

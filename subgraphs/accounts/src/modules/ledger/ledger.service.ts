@@ -1,5 +1,13 @@
 import type { EntityManager } from '@coinslot/kernel';
-import { AppError, ErrorCode, conflict, newId, notFound, assertCurrency, query } from '@coinslot/kernel';
+import {
+  AppError,
+  ErrorCode,
+  conflict,
+  newId,
+  notFound,
+  assertCurrency,
+  query,
+} from '@coinslot/kernel';
 
 export type TransferState = 'pending' | 'posted' | 'voided';
 
@@ -50,7 +58,9 @@ const SYSTEM_KINDS_MAY_GO_NEGATIVE = new Set<string>([
 ]);
 
 /** Credit-normal view of an account: what a wallet holder can spend. */
-export function availableBalance(a: Pick<LedgerAccountRow, 'credits_posted' | 'debits_posted' | 'debits_pending'>): bigint {
+export function availableBalance(
+  a: Pick<LedgerAccountRow, 'credits_posted' | 'debits_posted' | 'debits_pending'>,
+): bigint {
   return BigInt(a.credits_posted) - BigInt(a.debits_posted) - BigInt(a.debits_pending);
 }
 
@@ -90,7 +100,14 @@ export class LedgerService {
        values (?, ?, ?, ?, ?, ?)
        on conflict (kind, currency, coalesce(merchant_id, '00000000-0000-0000-0000-000000000000'), coalesce(player_id, '00000000-0000-0000-0000-000000000000'))
        do nothing returning *`,
-      [newId(), owner.merchantId ?? null, owner.playerId ?? null, owner.kind, owner.currency, allowNegative],
+      [
+        newId(),
+        owner.merchantId ?? null,
+        owner.playerId ?? null,
+        owner.kind,
+        owner.currency,
+        allowNegative,
+      ],
     );
     if (inserted[0]) return inserted[0];
     const [existing] = await q<LedgerAccountRow>(
@@ -103,7 +120,8 @@ export class LedgerService {
 
   async transfer(em: EntityManager, input: TransferInput): Promise<TransferRow> {
     if (input.amount <= 0n) throw conflict('A transfer moves a positive amount.');
-    if (input.debitAccountId === input.creditAccountId) throw conflict('A transfer needs two different accounts.');
+    if (input.debitAccountId === input.creditAccountId)
+      throw conflict('A transfer needs two different accounts.');
     return em.transactional(async (tx) => {
       const q = sql(tx);
       const state: TransferState = input.pending ? 'pending' : 'posted';
@@ -111,10 +129,21 @@ export class LedgerService {
         `insert into accounts.transfer (id, debit_account_id, credit_account_id, amount, currency, state, kind, reference, finalized_at)
          values (?, ?, ?, ?, ?, ?, ?, ?, ${input.pending ? 'null' : 'now()'})
          on conflict (id) do nothing returning *`,
-        [input.id, input.debitAccountId, input.creditAccountId, input.amount.toString(), input.currency, state, input.kind, input.reference ?? null],
+        [
+          input.id,
+          input.debitAccountId,
+          input.creditAccountId,
+          input.amount.toString(),
+          input.currency,
+          state,
+          input.kind,
+          input.reference ?? null,
+        ],
       );
       if (!created) {
-        const [existing] = await q<TransferRow>(`select * from accounts.transfer where id = ?`, [input.id]);
+        const [existing] = await q<TransferRow>(`select * from accounts.transfer where id = ?`, [
+          input.id,
+        ]);
         if (
           !existing ||
           existing.debit_account_id !== input.debitAccountId ||
@@ -122,7 +151,10 @@ export class LedgerService {
           BigInt(existing.amount) !== input.amount ||
           existing.currency !== input.currency
         ) {
-          throw new AppError(ErrorCode.IDEMPOTENCY_KEY_REUSED, `Transfer ${input.id} exists with other parameters.`);
+          throw new AppError(
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            `Transfer ${input.id} exists with other parameters.`,
+          );
         }
         return existing;
       }
@@ -142,10 +174,16 @@ export class LedgerService {
     return this.finalize(em, id, 'voided');
   }
 
-  private async finalize(em: EntityManager, id: string, to: 'posted' | 'voided'): Promise<TransferRow> {
+  private async finalize(
+    em: EntityManager,
+    id: string,
+    to: 'posted' | 'voided',
+  ): Promise<TransferRow> {
     return em.transactional(async (tx) => {
       const q = sql(tx);
-      const [t] = await q<TransferRow>(`select * from accounts.transfer where id = ? for update`, [id]);
+      const [t] = await q<TransferRow>(`select * from accounts.transfer where id = ? for update`, [
+        id,
+      ]);
       if (!t) throw notFound(`Transfer ${id}`);
       if (t.state === to) return t;
       if (t.state !== 'pending') throw conflict(`Transfer ${id} is already ${t.state}.`);
@@ -196,13 +234,19 @@ export class LedgerService {
   }
 
   /** Per currency, the sum of all posted balances (debit − credit); always zero. */
-  async totals(em: EntityManager): Promise<{ currency: string; net: bigint; pendingNet: bigint }[]> {
+  async totals(
+    em: EntityManager,
+  ): Promise<{ currency: string; net: bigint; pendingNet: bigint }[]> {
     const rows = await sql(em)<{ currency: string; net: string; pending_net: string }>(
       `select currency, sum(debits_posted - credits_posted)::text as net,
               sum(debits_pending - credits_pending)::text as pending_net
          from accounts.ledger_account group by currency order by currency`,
     );
-    return rows.map((r) => ({ currency: r.currency, net: BigInt(r.net), pendingNet: BigInt(r.pending_net) }));
+    return rows.map((r) => ({
+      currency: r.currency,
+      net: BigInt(r.net),
+      pendingNet: BigInt(r.pending_net),
+    }));
   }
 }
 

@@ -1,4 +1,15 @@
-import { Arg, Ctx, Directive, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import {
+  Arg,
+  Ctx,
+  Directive,
+  FieldResolver,
+  ID,
+  Int,
+  Mutation,
+  Query,
+  Resolver,
+  Root,
+} from 'type-graphql';
 import { SignJWT } from 'jose';
 import {
   MoneyType,
@@ -40,25 +51,41 @@ export function playerLoader(ctx: RequestContext) {
 }
 
 /** Resolves Player references from other subgraphs: one query per request, however many. */
-export async function resolvePlayerReference(ref: { id: string }, ctx: RequestContext): Promise<Player | null> {
+export async function resolvePlayerReference(
+  ref: { id: string },
+  ctx: RequestContext,
+): Promise<Player | null> {
   const row = await playerLoader(ctx).load(ref.id);
-  if (!row || !canSee(ctx.principal, { merchantId: row.merchant_id, playerId: row.id })) return null;
+  if (!row || !canSee(ctx.principal, { merchantId: row.merchant_id, playerId: row.id }))
+    return null;
   return toPlayer(row);
 }
 
 export function createPlayerResolver(tokens: PlayerTokenSettings) {
   @Resolver(() => Player)
   class PlayerResolver {
-    @Query(() => Player, { description: "A player of the caller's merchant (a player token: itself only)." })
+    @Query(() => Player, {
+      description: "A player of the caller's merchant (a player token: itself only).",
+    })
     async player(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<Player> {
       const row = await playerLoader(ctx).load(id);
-      assertVisible(ctx.principal, 'Player', row && { merchantId: row.merchant_id, playerId: row.id });
+      assertVisible(
+        ctx.principal,
+        'Player',
+        row && { merchantId: row.merchant_id, playerId: row.id },
+      );
       return toPlayer(row!);
     }
 
     @Directive('@inaccessible')
-    @Query(() => InternalPlayer, { nullable: true, description: 'Internal (services): a player with its merchant, for charging.' })
-    async _player(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<InternalPlayer | null> {
+    @Query(() => InternalPlayer, {
+      nullable: true,
+      description: 'Internal (services): a player with its merchant, for charging.',
+    })
+    async _player(
+      @Arg('id', () => ID) id: string,
+      @Ctx() ctx: RequestContext,
+    ): Promise<InternalPlayer | null> {
       requireService(ctx.principal);
       const row = await playerLoader(ctx).load(id);
       if (!row) return null;
@@ -74,7 +101,8 @@ export function createPlayerResolver(tokens: PlayerTokenSettings) {
     }
 
     @Mutation(() => RegisterPlayerPayload, {
-      description: 'Registers a player of the portal\'s merchant; the same externalRef again returns the same player.',
+      description:
+        "Registers a player of the portal's merchant; the same externalRef again returns the same player.",
     })
     async registerPlayer(
       @Arg('input', () => RegisterPlayerInput) input: RegisterPlayerInput,
@@ -85,11 +113,20 @@ export function createPlayerResolver(tokens: PlayerTokenSettings) {
       return Object.assign(new RegisterPlayerPayload(), result);
     }
 
-    @Mutation(() => PlayerToken, { description: 'A short-lived token for the player\'s own frontend.' })
-    async issuePlayerToken(@Arg('playerId', () => ID) playerId: string, @Ctx() ctx: RequestContext): Promise<PlayerToken> {
+    @Mutation(() => PlayerToken, {
+      description: "A short-lived token for the player's own frontend.",
+    })
+    async issuePlayerToken(
+      @Arg('playerId', () => ID) playerId: string,
+      @Ctx() ctx: RequestContext,
+    ): Promise<PlayerToken> {
       const portal = requirePortal(ctx.principal);
       const row = await playerLoader(ctx).load(playerId);
-      assertVisible(ctx.principal, 'Player', row && { merchantId: row.merchant_id, playerId: row.id });
+      assertVisible(
+        ctx.principal,
+        'Player',
+        row && { merchantId: row.merchant_id, playerId: row.id },
+      );
       const expiresAt = new Date(Math.floor(Date.now() / 1000 + tokens.ttlSeconds) * 1000);
       const token = await new SignJWT({ mid: portal.merchantId, typ: 'player' })
         .setProtectedHeader({ alg: 'HS256' })
@@ -126,19 +163,26 @@ export function createPlayerResolver(tokens: PlayerTokenSettings) {
     async referrer(@Root() player: Player, @Ctx() ctx: RequestContext): Promise<Player | null> {
       if (!player.referrerId) return null;
       const row = await playerLoader(ctx).load(player.referrerId);
-      return row && canSee(ctx.principal, { merchantId: row.merchant_id, playerId: row.id }) ? toPlayer(row) : null;
+      return row && canSee(ctx.principal, { merchantId: row.merchant_id, playerId: row.id })
+        ? toPlayer(row)
+        : null;
     }
 
-    @FieldResolver(() => [ReferralEdge], { description: 'Players this player referred, down to maxDepth levels.' })
+    @FieldResolver(() => [ReferralEdge], {
+      description: 'Players this player referred, down to maxDepth levels.',
+    })
     async referrals(
       @Root() player: Player,
       @Arg('maxDepth', () => Int, { defaultValue: 1 }) maxDepth: number,
       @Ctx() ctx: RequestContext,
     ): Promise<ReferralEdge[]> {
-      if (maxDepth < 1 || maxDepth > 10) throw badInput('maxDepth must be between 1 and 10.', 'maxDepth');
+      if (maxDepth < 1 || maxDepth > 10)
+        throw badInput('maxDepth must be between 1 and 10.', 'maxDepth');
       if (ctx.principal.kind === 'player') throw notFound('Referrals');
       const rows = await players.referrals(ctx.em, player.id, maxDepth);
-      return rows.map((r) => Object.assign(new ReferralEdge(), { player: toPlayer(r), depth: r.depth }));
+      return rows.map((r) =>
+        Object.assign(new ReferralEdge(), { player: toPlayer(r), depth: r.depth }),
+      );
     }
   }
   return PlayerResolver;

@@ -77,8 +77,18 @@ export class PlayerService {
           where x.ref is null or r.id is not null
          on conflict (merchant_id, external_ref) do nothing
          returning *`,
-        [newId(), merchantId, externalRef, country, locale, timezone, msisdn, input.email ?? null,
-         input.referrerId ?? null, merchantId],
+        [
+          newId(),
+          merchantId,
+          externalRef,
+          country,
+          locale,
+          timezone,
+          msisdn,
+          input.email ?? null,
+          input.referrerId ?? null,
+          merchantId,
+        ],
       );
       if (!inserted) {
         const [existing] = await run<PlayerRow>(
@@ -120,10 +130,16 @@ export class PlayerService {
   async byIds(em: EntityManager, ids: readonly string[]): Promise<PlayerRow[]> {
     const valid = ids.filter(isUuid);
     if (valid.length === 0) return [];
-    return run<PlayerRow>(em, `select * from accounts.player where id = any(?::uuid[])`, [pgArray(valid)]);
+    return run<PlayerRow>(em, `select * from accounts.player where id = any(?::uuid[])`, [
+      pgArray(valid),
+    ]);
   }
 
-  async referrals(em: EntityManager, ancestorId: string, maxDepth: number): Promise<(PlayerRow & { depth: number })[]> {
+  async referrals(
+    em: EntityManager,
+    ancestorId: string,
+    maxDepth: number,
+  ): Promise<(PlayerRow & { depth: number })[]> {
     return run(
       em,
       `select p.*, r.depth from accounts.referral r join accounts.player p on p.id = r.descendant_id

@@ -6,13 +6,21 @@ import { countries, countryLoader, toCountry } from './country.service';
 
 @Resolver(() => Country)
 export class CountryResolver {
-  @Query(() => [Country], { description: 'Every country the catalog sells in, with its locale data and rules.' })
+  @Query(() => [Country], {
+    description: 'Every country the catalog sells in, with its locale data and rules.',
+  })
   async countries(@Ctx() ctx: RequestContext): Promise<Country[]> {
     return (await countries.list(ctx.em)).map(toCountry);
   }
 
-  @Query(() => Country, { nullable: true, description: 'A country by ISO 3166-1 alpha-2 code; null when the catalog does not sell there.' })
-  async country(@Arg('code', () => String) code: string, @Ctx() ctx: RequestContext): Promise<Country | null> {
+  @Query(() => Country, {
+    nullable: true,
+    description: 'A country by ISO 3166-1 alpha-2 code; null when the catalog does not sell there.',
+  })
+  async country(
+    @Arg('code', () => String) code: string,
+    @Ctx() ctx: RequestContext,
+  ): Promise<Country | null> {
     const row = await countryLoader(ctx).load(assertCountry(code, 'code'));
     return row && toCountry(row);
   }
@@ -26,8 +34,15 @@ export class CountryResolver {
     return ctx.em.transactional(async (em) => {
       const row = await countries.upsert(em, input);
       await recordAudit(em, SCHEMA, ctx.principal, {
-        action: 'country.upsert', targetType: 'Country', targetId: row.code, outcome: 'succeeded',
-        details: { defaultCurrency: row.default_currency, defaultLocale: row.default_locale, timezones: row.timezones },
+        action: 'country.upsert',
+        targetType: 'Country',
+        targetId: row.code,
+        outcome: 'succeeded',
+        details: {
+          defaultCurrency: row.default_currency,
+          defaultLocale: row.default_locale,
+          timezones: row.timezones,
+        },
       });
       return toCountry(row);
     });
@@ -42,10 +57,16 @@ export class CountryResolver {
     return ctx.em.transactional(async (em) => {
       const row = await countries.upsertRules(em, input);
       await recordAudit(em, SCHEMA, ctx.principal, {
-        action: 'country.rules.upsert', targetType: 'Country', targetId: row.code, outcome: 'succeeded',
+        action: 'country.rules.upsert',
+        targetType: 'Country',
+        targetId: row.code,
+        outcome: 'succeeded',
         details: {
-          currency: row.rule_currency, maxPerTransaction: row.max_per_transaction, maxPerDay: row.max_per_day,
-          maxPerMonth: row.max_per_month, consentRequired: row.consent_required,
+          currency: row.rule_currency,
+          maxPerTransaction: row.max_per_transaction,
+          maxPerDay: row.max_per_day,
+          maxPerMonth: row.max_per_month,
+          consentRequired: row.consent_required,
           chargingHours: [row.charging_hour_from, row.charging_hour_to],
         },
       });

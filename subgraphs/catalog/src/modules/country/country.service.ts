@@ -17,7 +17,12 @@ import {
 import type { LocalizedNames } from '../../entities';
 import { namesFromInput } from '../../localized';
 import { positiveAmount, toBigInt } from '../../money';
-import { Country, CountryRules, type UpsertCountryInput, type UpsertCountryRulesInput } from './country.type';
+import {
+  Country,
+  CountryRules,
+  type UpsertCountryInput,
+  type UpsertCountryRulesInput,
+} from './country.type';
 
 export interface CountryRow {
   code: string;
@@ -72,7 +77,11 @@ export function toCountry(row: CountryRow): Country {
 /** Countries (with their rules) by code, one query per request. */
 export function countryLoader(ctx: RequestContext) {
   return loader<string, CountryRow | null>(ctx, 'country:code', async (codes) => {
-    const rows = await query<CountryRow>(ctx.em, `${SELECT_COUNTRY} where c.code = any(?::text[])`, [pgArray(codes)]);
+    const rows = await query<CountryRow>(
+      ctx.em,
+      `${SELECT_COUNTRY} where c.code = any(?::text[])`,
+      [pgArray(codes)],
+    );
     return oneByKey(codes, rows, (r) => r.code);
   });
 }
@@ -86,7 +95,8 @@ export class CountryService {
     const code = assertCountry(input.code, 'code');
     const names = namesFromInput(input.names);
     const defaultCurrency = assertCurrency(input.defaultCurrency, 'defaultCurrency');
-    if (!isIsoCurrency(defaultCurrency)) throw badInput('defaultCurrency must be an ISO 4217 code.', 'defaultCurrency');
+    if (!isIsoCurrency(defaultCurrency))
+      throw badInput('defaultCurrency must be an ISO 4217 code.', 'defaultCurrency');
     const defaultLocale = assertLocale(input.defaultLocale, 'defaultLocale');
     if (input.timezones.length === 0) throw badInput('Give at least one time zone.', 'timezones');
     const timezones = input.timezones.map((z, i) => assertTimezone(z, `timezones[${i}]`));
@@ -101,7 +111,14 @@ export class CountryService {
        on conflict (code) do update set names = excluded.names, default_currency = excluded.default_currency,
          default_locale = excluded.default_locale, timezones = excluded.timezones,
          address_format = excluded.address_format, updated_at = now()`,
-      [code, JSON.stringify(names), defaultCurrency, defaultLocale, pgArray(timezones), addressFormat],
+      [
+        code,
+        JSON.stringify(names),
+        defaultCurrency,
+        defaultLocale,
+        pgArray(timezones),
+        addressFormat,
+      ],
     );
     return (await this.get(em, code))!;
   }
@@ -120,17 +137,27 @@ export class CountryService {
       }
       return parsed.amount;
     };
-    const [perTransaction, perDay, perMonth] = [cap('maxPerTransaction'), cap('maxPerDay'), cap('maxPerMonth')];
+    const [perTransaction, perDay, perMonth] = [
+      cap('maxPerTransaction'),
+      cap('maxPerDay'),
+      cap('maxPerMonth'),
+    ];
     const from = input.chargingHourFrom ?? null;
     const to = input.chargingHourTo ?? null;
     if ((from == null) !== (to == null)) {
-      throw badInput('Give both chargingHourFrom and chargingHourTo, or neither.', from == null ? 'chargingHourFrom' : 'chargingHourTo');
+      throw badInput(
+        'Give both chargingHourFrom and chargingHourTo, or neither.',
+        from == null ? 'chargingHourFrom' : 'chargingHourTo',
+      );
     }
     if (from != null && (!Number.isInteger(from) || from < 0 || from > 23)) {
       throw badInput('chargingHourFrom must be a local hour from 0 to 23.', 'chargingHourFrom');
     }
     if (to != null && (!Number.isInteger(to) || to < 1 || to > 24 || to === from)) {
-      throw badInput('chargingHourTo must be a local hour from 1 to 24, other than chargingHourFrom.', 'chargingHourTo');
+      throw badInput(
+        'chargingHourTo must be a local hour from 1 to 24, other than chargingHourFrom.',
+        'chargingHourTo',
+      );
     }
     await query(
       em,
@@ -142,8 +169,16 @@ export class CountryService {
          max_per_month = excluded.max_per_month, consent_required = excluded.consent_required,
          charging_hour_from = excluded.charging_hour_from, charging_hour_to = excluded.charging_hour_to,
          updated_at = now()`,
-      [code, currency, perTransaction?.toString() ?? null, perDay?.toString() ?? null, perMonth?.toString() ?? null,
-       input.consentRequired, from, to],
+      [
+        code,
+        currency,
+        perTransaction?.toString() ?? null,
+        perDay?.toString() ?? null,
+        perMonth?.toString() ?? null,
+        input.consentRequired,
+        from,
+        to,
+      ],
     );
     return (await this.get(em, code))!;
   }

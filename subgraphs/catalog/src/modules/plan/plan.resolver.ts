@@ -13,7 +13,8 @@ import { planLoader, plans, preferredPrice, toPlan } from './plan.service';
 @Resolver(() => Plan)
 export class PlanResolver {
   @Query(() => [Plan], {
-    description: "The merchant's active subscription plans with an active price in the country. Admins pass merchantId.",
+    description:
+      "The merchant's active subscription plans with an active price in the country. Admins pass merchantId.",
   })
   async plans(
     @Arg('country', () => String, { description: 'ISO 3166-1 alpha-2.' }) country: string,
@@ -46,12 +47,16 @@ export class PlanResolver {
   async price(
     @Root() plan: Plan,
     @Arg('country', () => String, { nullable: true }) country: string | null | undefined,
-    @Arg('channelKind', () => ChannelKind, { nullable: true }) channelKind: ChannelKind | null | undefined,
+    @Arg('channelKind', () => ChannelKind, { nullable: true })
+    channelKind: ChannelKind | null | undefined,
     @Ctx() ctx: RequestContext,
   ): Promise<Price | null> {
     const code = country != null ? assertCountry(country) : plan.country;
     if (code == null) return null;
-    const row = preferredPrice(await activePricesLoader(ctx, 'plan', code).load(plan.id), channelKind);
+    const row = preferredPrice(
+      await activePricesLoader(ctx, 'plan', code).load(plan.id),
+      channelKind,
+    );
     return row && toPrice(row);
   }
 
@@ -61,17 +66,31 @@ export class PlanResolver {
     @Arg('country', () => String, { description: 'ISO 3166-1 alpha-2.' }) country: string,
     @Ctx() ctx: RequestContext,
   ): Promise<Price[]> {
-    return (await activePricesLoader(ctx, 'plan', assertCountry(country)).load(plan.id)).map(toPrice);
+    return (await activePricesLoader(ctx, 'plan', assertCountry(country)).load(plan.id)).map(
+      toPrice,
+    );
   }
 
   @Mutation(() => Plan, { description: 'Admin: adds a subscription plan to a service.' })
-  async createPlan(@Arg('input', () => CreatePlanInput) input: CreatePlanInput, @Ctx() ctx: RequestContext): Promise<Plan> {
+  async createPlan(
+    @Arg('input', () => CreatePlanInput) input: CreatePlanInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<Plan> {
     requireAdmin(ctx.principal);
     return ctx.em.transactional(async (em) => {
       const row = await plans.create(em, input);
       await recordAudit(em, SCHEMA, ctx.principal, {
-        action: 'plan.create', targetType: 'Plan', targetId: row.id, outcome: 'succeeded',
-        details: { merchantId: row.merchant_id, serviceId: row.service_id, code: row.code, interval: row.interval, intervalCount: row.interval_count },
+        action: 'plan.create',
+        targetType: 'Plan',
+        targetId: row.id,
+        outcome: 'succeeded',
+        details: {
+          merchantId: row.merchant_id,
+          serviceId: row.service_id,
+          code: row.code,
+          interval: row.interval,
+          intervalCount: row.interval_count,
+        },
       });
       return toPlan(row);
     });

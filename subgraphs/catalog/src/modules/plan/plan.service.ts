@@ -1,4 +1,12 @@
-import { badInput, conflict, newId, notFound, query, type EntityManager, type RequestContext } from '@coinslot/kernel';
+import {
+  badInput,
+  conflict,
+  newId,
+  notFound,
+  query,
+  type EntityManager,
+  type RequestContext,
+} from '@coinslot/kernel';
 import type { LocalizedNames, PlanIntervalValue } from '../../entities';
 import { ChannelKind, type PlanInterval } from '../../enums';
 import { byIdLoader } from '../../loaders';
@@ -41,7 +49,10 @@ const CHANNEL_PREFERENCE: readonly ChannelKind[] = [
   ChannelKind.WALLET,
 ];
 
-export function preferredPrice(rows: readonly PriceRow[], channelKind: ChannelKind | null | undefined): PriceRow | null {
+export function preferredPrice(
+  rows: readonly PriceRow[],
+  channelKind: ChannelKind | null | undefined,
+): PriceRow | null {
   if (channelKind != null) return rows.find((r) => r.channel_kind === channelKind) ?? null;
   for (const kind of CHANNEL_PREFERENCE) {
     const row = rows.find((r) => r.channel_kind === kind);
@@ -69,17 +80,33 @@ export class PlanService {
     const serviceId = assertUuid(input.serviceId, 'serviceId');
     const code = assertCode(input.code);
     const names = namesFromInput(input.names);
-    if (!Number.isInteger(input.intervalCount) || input.intervalCount < 1 || input.intervalCount > 366) {
+    if (
+      !Number.isInteger(input.intervalCount) ||
+      input.intervalCount < 1 ||
+      input.intervalCount > 366
+    ) {
       throw badInput('intervalCount must be between 1 and 366.', 'intervalCount');
     }
-    const [service] = await query<{ merchant_id: string }>(em, `select merchant_id from catalog.service where id = ?`, [serviceId]);
+    const [service] = await query<{ merchant_id: string }>(
+      em,
+      `select merchant_id from catalog.service where id = ?`,
+      [serviceId],
+    );
     if (!service) throw notFound('Service');
     const [row] = await query<PlanRow>(
       em,
       `insert into catalog.plan (id, merchant_id, service_id, code, names, interval, interval_count)
        values (?, ?, ?, ?, ?::jsonb, ?, ?)
        on conflict (service_id, code) do nothing returning *`,
-      [newId(), service.merchant_id, serviceId, code, JSON.stringify(names), input.interval, input.intervalCount],
+      [
+        newId(),
+        service.merchant_id,
+        serviceId,
+        code,
+        JSON.stringify(names),
+        input.interval,
+        input.intervalCount,
+      ],
     );
     if (!row) throw conflict(`The service already has a plan "${code}".`);
     return row;

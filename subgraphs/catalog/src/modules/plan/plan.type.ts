@@ -3,7 +3,9 @@ import { PlanInterval } from '../../enums';
 import { Localized, LocalizedStringInput } from '../../localized';
 
 @Directive('@key(fields: "id")')
-@ObjectType('Plan', { description: 'A subscription to a service, renewed every intervalCount × interval.' })
+@ObjectType('Plan', {
+  description: 'A subscription to a service, renewed every intervalCount × interval.',
+})
 export class Plan extends Localized {
   @Field(() => ID) id!: string;
   @Field(() => String) code!: string;

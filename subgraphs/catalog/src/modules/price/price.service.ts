@@ -53,7 +53,11 @@ export const priceLoader = (ctx: RequestContext) => byIdLoader<PriceRow>(ctx, 'p
  * Active prices in one country of every variant (or plan) asking, in one query; served by
  * the partial unique indexes on (variant_id|plan_id, country, channel_kind, currency).
  */
-export function activePricesLoader(ctx: RequestContext, owner: 'variant' | 'plan', country: string) {
+export function activePricesLoader(
+  ctx: RequestContext,
+  owner: 'variant' | 'plan',
+  country: string,
+) {
   const column = owner === 'variant' ? 'variant_id' : 'plan_id';
   return loader<string, PriceRow[]>(ctx, `price:${owner}:${country}`, async (ids) => {
     const rows = await query<PriceRow>(
@@ -85,10 +89,17 @@ export class PriceService {
     const variantId = input.variantId ?? null;
     const planId = input.planId ?? null;
     if ((variantId == null) === (planId == null)) {
-      throw badInput('Give exactly one of variantId or planId.', variantId == null ? 'variantId' : 'planId');
+      throw badInput(
+        'Give exactly one of variantId or planId.',
+        variantId == null ? 'variantId' : 'planId',
+      );
     }
     const country = await countries.get(em, assertCountry(input.country, 'country'));
-    if (!country) throw badInput(`The catalog does not sell in "${input.country}" yet: upsertCountry first.`, 'country');
+    if (!country)
+      throw badInput(
+        `The catalog does not sell in "${input.country}" yet: upsertCountry first.`,
+        'country',
+      );
     const { amount, currency } = positiveAmount(input.amount, 'amount');
     const kind = input.channelKind;
     if (kind === ChannelKind.WALLET) {
@@ -100,7 +111,10 @@ export class PriceService {
     }
     if (kind === ChannelKind.CARRIER_BILLING || kind === ChannelKind.PREMIUM_SMS) {
       if (currency !== country.default_currency) {
-        throw badInput(`Carrier prices in ${country.code} are in ${country.default_currency}.`, 'amount.currency');
+        throw badInput(
+          `Carrier prices in ${country.code} are in ${country.default_currency}.`,
+          'amount.currency',
+        );
       }
       if (country.max_per_transaction != null && amount > toBigInt(country.max_per_transaction)) {
         throw badInput(
@@ -111,7 +125,11 @@ export class PriceService {
     }
     const ownerId = assertUuid((variantId ?? planId)!, variantId != null ? 'variantId' : 'planId');
     const table = variantId != null ? 'variant' : 'plan';
-    const [owner] = await query<{ merchant_id: string }>(em, `select merchant_id from catalog.${table} where id = ?`, [ownerId]);
+    const [owner] = await query<{ merchant_id: string }>(
+      em,
+      `select merchant_id from catalog.${table} where id = ?`,
+      [ownerId],
+    );
     if (!owner) throw notFound(variantId != null ? 'Product variant' : 'Plan');
     const column = variantId != null ? 'variant_id' : 'plan_id';
     const [row] = await query<PriceRow>(
@@ -123,25 +141,43 @@ export class PriceService {
       [newId(), owner.merchant_id, ownerId, country.code, kind, currency, amount.toString()],
     );
     if (!row) {
-      throw conflict(`An active ${kind} price in ${currency} for ${country.code} exists: deactivate it first.`);
+      throw conflict(
+        `An active ${kind} price in ${currency} for ${country.code} exists: deactivate it first.`,
+      );
     }
     return row;
   }
 
   async setActive(em: EntityManager, id: string, active: boolean): Promise<PriceRow> {
     if (!isUuid(id)) throw notFound('Price');
-    const [current] = await query<PriceRow>(em, `select * from catalog.price where id = ? for update`, [id]);
+    const [current] = await query<PriceRow>(
+      em,
+      `select * from catalog.price where id = ? for update`,
+      [id],
+    );
     if (!current) throw notFound('Price');
     if (active && !current.active) {
       const column = current.variant_id != null ? 'variant_id' : 'plan_id';
       const [clash] = await query(
         em,
         `select id from catalog.price where ${column} = ? and country = ? and channel_kind = ? and currency = ? and active`,
-        [current.variant_id ?? current.plan_id, current.country, current.channel_kind, current.currency],
+        [
+          current.variant_id ?? current.plan_id,
+          current.country,
+          current.channel_kind,
+          current.currency,
+        ],
       );
-      if (clash) throw conflict('Another active price has the same country, channel kind and currency: deactivate it first.');
+      if (clash)
+        throw conflict(
+          'Another active price has the same country, channel kind and currency: deactivate it first.',
+        );
     }
-    const [row] = await query<PriceRow>(em, `update catalog.price set active = ? where id = ? returning *`, [active, id]);
+    const [row] = await query<PriceRow>(
+      em,
+      `update catalog.price set active = ? where id = ? returning *`,
+      [active, id],
+    );
     return row!;
   }
 
@@ -175,7 +211,9 @@ export class PriceService {
       productId: r.product_id,
       productKind: (r.product_kind as ProductKind | null) ?? null,
       walletCredit:
-        r.wallet_credit != null && r.wallet_currency != null ? MoneyType.from(toBigInt(r.wallet_credit), r.wallet_currency) : null,
+        r.wallet_credit != null && r.wallet_currency != null
+          ? MoneyType.from(toBigInt(r.wallet_credit), r.wallet_currency)
+          : null,
       accessDays: r.access_days,
       serviceId: r.service_id,
       planId: r.plan_id,

@@ -1,10 +1,20 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { PageInfo, assertCountry, recordAudit, requireAdmin, type RequestContext } from '@coinslot/kernel';
+import {
+  PageInfo,
+  assertCountry,
+  recordAudit,
+  requireAdmin,
+  type RequestContext,
+} from '@coinslot/kernel';
 import { SCHEMA } from '../../database';
 import { assertCatalogVisible, merchantScope } from '../../scope';
 import { Service } from '../service/service.type';
 import { serviceLoader, toService } from '../service/service.service';
-import { ProductVariant, ProductVariantConnection, ProductVariantEdge } from '../variant/variant.type';
+import {
+  ProductVariant,
+  ProductVariantConnection,
+  ProductVariantEdge,
+} from '../variant/variant.type';
 import { toVariant, variantCursor, variantPage } from '../variant/variant.service';
 import { CreateProductInput, Product } from './product.type';
 import { productLoader, products, toProduct } from './product.service';
@@ -12,7 +22,8 @@ import { productLoader, products, toProduct } from './product.service';
 @Resolver(() => Product)
 export class ProductResolver {
   @Query(() => [Product], {
-    description: "The merchant's active products that have an active price in the country. Admins pass merchantId.",
+    description:
+      "The merchant's active products that have an active price in the country. Admins pass merchantId.",
   })
   async products(
     @Arg('country', () => String, { description: 'ISO 3166-1 alpha-2.' }) country: string,
@@ -31,27 +42,37 @@ export class ProductResolver {
   }
 
   @FieldResolver(() => [ProductVariant], {
-    description: 'Variants by sku, one page (default 100, at most 200); use variantsConnection to page through more.',
+    description:
+      'Variants by sku, one page (default 100, at most 200); use variantsConnection to page through more.',
   })
   async variants(
     @Root() product: Product,
     @Arg('first', () => Int, { nullable: true }) first: number | null | undefined,
-    @Arg('after', () => String, { nullable: true, description: 'An endCursor of variantsConnection.' }) after: string | null | undefined,
+    @Arg('after', () => String, {
+      nullable: true,
+      description: 'An endCursor of variantsConnection.',
+    })
+    after: string | null | undefined,
     @Ctx() ctx: RequestContext,
   ): Promise<ProductVariant[]> {
     const page = await variantPage(ctx, product.id, { first, after });
     return page.rows.map(toVariant);
   }
 
-  @FieldResolver(() => ProductVariantConnection, { description: 'Variants by sku, page by page (cursor pagination).' })
+  @FieldResolver(() => ProductVariantConnection, {
+    description: 'Variants by sku, page by page (cursor pagination).',
+  })
   async variantsConnection(
     @Root() product: Product,
-    @Arg('first', () => Int, { nullable: true, description: 'Page size, 1 to 200 (default 100).' }) first: number | null | undefined,
+    @Arg('first', () => Int, { nullable: true, description: 'Page size, 1 to 200 (default 100).' })
+    first: number | null | undefined,
     @Arg('after', () => String, { nullable: true }) after: string | null | undefined,
     @Ctx() ctx: RequestContext,
   ): Promise<ProductVariantConnection> {
     const page = await variantPage(ctx, product.id, { first, after });
-    const edges = page.rows.map((row) => Object.assign(new ProductVariantEdge(), { cursor: variantCursor(row), node: toVariant(row) }));
+    const edges = page.rows.map((row) =>
+      Object.assign(new ProductVariantEdge(), { cursor: variantCursor(row), node: toVariant(row) }),
+    );
     const pageInfo = Object.assign(new PageInfo(), {
       hasNextPage: page.hasNextPage,
       endCursor: edges.length ? edges[edges.length - 1]!.cursor : null,
@@ -59,7 +80,10 @@ export class ProductResolver {
     return Object.assign(new ProductVariantConnection(), { edges, pageInfo });
   }
 
-  @FieldResolver(() => Service, { nullable: true, description: 'The service a SERVICE_ACCESS product grants.' })
+  @FieldResolver(() => Service, {
+    nullable: true,
+    description: 'The service a SERVICE_ACCESS product grants.',
+  })
   async service(@Root() product: Product, @Ctx() ctx: RequestContext): Promise<Service | null> {
     if (!product.serviceId) return null;
     const row = await serviceLoader(ctx).load(product.serviceId);
@@ -67,13 +91,24 @@ export class ProductResolver {
   }
 
   @Mutation(() => Product, { description: 'Admin: adds a product to a merchant.' })
-  async createProduct(@Arg('input', () => CreateProductInput) input: CreateProductInput, @Ctx() ctx: RequestContext): Promise<Product> {
+  async createProduct(
+    @Arg('input', () => CreateProductInput) input: CreateProductInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<Product> {
     requireAdmin(ctx.principal);
     return ctx.em.transactional(async (em) => {
       const row = await products.create(em, input);
       await recordAudit(em, SCHEMA, ctx.principal, {
-        action: 'product.create', targetType: 'Product', targetId: row.id, outcome: 'succeeded',
-        details: { merchantId: row.merchant_id, sku: row.sku, kind: row.kind, serviceId: row.service_id },
+        action: 'product.create',
+        targetType: 'Product',
+        targetId: row.id,
+        outcome: 'succeeded',
+        details: {
+          merchantId: row.merchant_id,
+          sku: row.sku,
+          kind: row.kind,
+          serviceId: row.service_id,
+        },
       });
       return toProduct(row);
     });

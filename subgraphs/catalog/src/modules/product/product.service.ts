@@ -1,4 +1,12 @@
-import { badInput, conflict, newId, notFound, query, type EntityManager, type RequestContext } from '@coinslot/kernel';
+import {
+  badInput,
+  conflict,
+  newId,
+  notFound,
+  query,
+  type EntityManager,
+  type RequestContext,
+} from '@coinslot/kernel';
 import type { LocalizedNames, ProductKindValue } from '../../entities';
 import { ProductKind } from '../../enums';
 import { byIdLoader } from '../../loaders';
@@ -54,11 +62,18 @@ export class ProductService {
     const names = namesFromInput(input.names);
     const serviceId = input.serviceId ?? null;
     if (input.kind === ProductKind.SERVICE_ACCESS && serviceId == null) {
-      throw badInput('SERVICE_ACCESS products need the serviceId they grant access to.', 'serviceId');
+      throw badInput(
+        'SERVICE_ACCESS products need the serviceId they grant access to.',
+        'serviceId',
+      );
     }
     if (serviceId != null) {
       assertUuid(serviceId, 'serviceId');
-      const [service] = await query(em, `select id from catalog.service where id = ? and merchant_id = ?`, [serviceId, merchantId]);
+      const [service] = await query(
+        em,
+        `select id from catalog.service where id = ? and merchant_id = ?`,
+        [serviceId, merchantId],
+      );
       if (!service) throw notFound('Service');
     }
     const [row] = await query<ProductRow>(

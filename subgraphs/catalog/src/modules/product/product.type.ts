@@ -3,7 +3,9 @@ import { ProductKind } from '../../enums';
 import { Localized, LocalizedStringInput } from '../../localized';
 
 @Directive('@key(fields: "id")')
-@ObjectType('Product', { description: 'Something a merchant sells; what exactly is bought is one of its variants.' })
+@ObjectType('Product', {
+  description: 'Something a merchant sells; what exactly is bought is one of its variants.',
+})
 export class Product extends Localized {
   @Field(() => ID) id!: string;
   @Field(() => String, { description: 'Unique per merchant.' }) sku!: string;
@@ -23,6 +25,9 @@ export class CreateProductInput {
   @Field(() => String) sku!: string;
   @Field(() => ProductKind) kind!: ProductKind;
   @Field(() => [LocalizedStringInput]) names!: LocalizedStringInput[];
-  @Field(() => ID, { nullable: true, description: 'Required for SERVICE_ACCESS: the service the variants grant.' })
+  @Field(() => ID, {
+    nullable: true,
+    description: 'Required for SERVICE_ACCESS: the service the variants grant.',
+  })
   serviceId?: string | null;
 }

@@ -18,12 +18,18 @@ export class ServiceResolver {
   }
 
   @Mutation(() => Service, { description: 'Admin: adds a service to a merchant.' })
-  async createService(@Arg('input', () => CreateServiceInput) input: CreateServiceInput, @Ctx() ctx: RequestContext): Promise<Service> {
+  async createService(
+    @Arg('input', () => CreateServiceInput) input: CreateServiceInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<Service> {
     requireAdmin(ctx.principal);
     return ctx.em.transactional(async (em) => {
       const row = await services.create(em, input);
       await recordAudit(em, SCHEMA, ctx.principal, {
-        action: 'service.create', targetType: 'Service', targetId: row.id, outcome: 'succeeded',
+        action: 'service.create',
+        targetType: 'Service',
+        targetId: row.id,
+        outcome: 'succeeded',
         details: { merchantId: row.merchant_id, code: row.code },
       });
       return toService(row);

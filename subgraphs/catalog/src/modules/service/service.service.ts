@@ -14,13 +14,23 @@ export interface ServiceRow {
 }
 
 export const toService = (r: ServiceRow): Service =>
-  Object.assign(new Service(), { id: r.id, merchantId: r.merchant_id, code: r.code, localizedNames: r.names, active: r.active });
+  Object.assign(new Service(), {
+    id: r.id,
+    merchantId: r.merchant_id,
+    code: r.code,
+    localizedNames: r.names,
+    active: r.active,
+  });
 
 export const serviceLoader = (ctx: RequestContext) => byIdLoader<ServiceRow>(ctx, 'service');
 
 export class ServiceService {
   list(em: EntityManager, merchantId: string): Promise<ServiceRow[]> {
-    return query<ServiceRow>(em, `select * from catalog.service where merchant_id = ? order by code`, [merchantId]);
+    return query<ServiceRow>(
+      em,
+      `select * from catalog.service where merchant_id = ? order by code`,
+      [merchantId],
+    );
   }
 
   async create(em: EntityManager, input: CreateServiceInput): Promise<ServiceRow> {

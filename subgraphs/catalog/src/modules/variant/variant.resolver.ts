@@ -1,5 +1,13 @@
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { assertCountry, isUuid, notFound, query, recordAudit, requireAdmin, type RequestContext } from '@coinslot/kernel';
+import {
+  assertCountry,
+  isUuid,
+  notFound,
+  query,
+  recordAudit,
+  requireAdmin,
+  type RequestContext,
+} from '@coinslot/kernel';
 import { SCHEMA } from '../../database';
 import { assertCatalogVisible } from '../../scope';
 import { Price } from '../price/price.type';
@@ -11,13 +19,20 @@ import { toVariant, variantLoader, variants, type VariantRow } from './variant.s
 
 @Resolver(() => ProductVariant)
 export class VariantResolver {
-  @Query(() => ProductVariant, { description: "A variant of one of the caller's merchant's products." })
-  async productVariant(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<ProductVariant> {
+  @Query(() => ProductVariant, {
+    description: "A variant of one of the caller's merchant's products.",
+  })
+  async productVariant(
+    @Arg('id', () => ID) id: string,
+    @Ctx() ctx: RequestContext,
+  ): Promise<ProductVariant> {
     const row = await variantLoader(ctx).load(id);
     return toVariant(assertCatalogVisible(ctx.principal, 'Product variant', row));
   }
 
-  @FieldResolver(() => [Price], { description: 'Active prices in the country, one per channel kind and currency.' })
+  @FieldResolver(() => [Price], {
+    description: 'Active prices in the country, one per channel kind and currency.',
+  })
   async prices(
     @Root() variant: ProductVariant,
     @Arg('country', () => String, { description: 'ISO 3166-1 alpha-2.' }) country: string,
@@ -34,13 +49,19 @@ export class VariantResolver {
   }
 
   @Mutation(() => ProductVariant, { description: 'Admin: adds a variant to a product.' })
-  async createVariant(@Arg('input', () => CreateVariantInput) input: CreateVariantInput, @Ctx() ctx: RequestContext): Promise<ProductVariant> {
+  async createVariant(
+    @Arg('input', () => CreateVariantInput) input: CreateVariantInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<ProductVariant> {
     requireAdmin(ctx.principal);
     return ctx.em.transactional(async (em) => {
       const { rows } = await variants.createMany(em, input.productId, [input], () => '');
       const row = rows[0]!;
       await recordAudit(em, SCHEMA, ctx.principal, {
-        action: 'variant.create', targetType: 'ProductVariant', targetId: row.id, outcome: 'succeeded',
+        action: 'variant.create',
+        targetType: 'ProductVariant',
+        targetId: row.id,
+        outcome: 'succeeded',
         details: { productId: row.product_id, sku: row.sku },
       });
       return toVariant(row);
@@ -48,15 +69,31 @@ export class VariantResolver {
   }
 
   @Mutation(() => [ProductVariant], {
-    description: 'Admin: adds up to 5000 variants to a product at once, in input order; all or none.',
+    description:
+      'Admin: adds up to 5000 variants to a product at once, in input order; all or none.',
   })
-  async createVariants(@Arg('input', () => CreateVariantsInput) input: CreateVariantsInput, @Ctx() ctx: RequestContext): Promise<ProductVariant[]> {
+  async createVariants(
+    @Arg('input', () => CreateVariantsInput) input: CreateVariantsInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<ProductVariant[]> {
     requireAdmin(ctx.principal);
     return ctx.em.transactional(async (em) => {
-      const { product, rows } = await variants.createMany(em, input.productId, input.variants, (i) => `variants[${i}].`);
+      const { product, rows } = await variants.createMany(
+        em,
+        input.productId,
+        input.variants,
+        (i) => `variants[${i}].`,
+      );
       await recordAudit(em, SCHEMA, ctx.principal, {
-        action: 'variant.create_bulk', targetType: 'Product', targetId: product.id, outcome: 'succeeded',
-        details: { count: rows.length, firstSku: rows[0]?.sku, lastSku: rows[rows.length - 1]?.sku },
+        action: 'variant.create_bulk',
+        targetType: 'Product',
+        targetId: product.id,
+        outcome: 'succeeded',
+        details: {
+          count: rows.length,
+          firstSku: rows[0]?.sku,
+          lastSku: rows[rows.length - 1]?.sku,
+        },
       });
       return rows.map(toVariant);
     });
@@ -83,7 +120,10 @@ export class VariantResolver {
       if (!row) throw notFound('Product variant');
       await recordAudit(em, SCHEMA, ctx.principal, {
         action: batchId ? 'variant.scratch_card_batch.link' : 'variant.scratch_card_batch.unlink',
-        targetType: 'ProductVariant', targetId: row.id, outcome: 'succeeded', details: { batchId },
+        targetType: 'ProductVariant',
+        targetId: row.id,
+        outcome: 'succeeded',
+        details: { batchId },
       });
       return toVariant(row);
     });

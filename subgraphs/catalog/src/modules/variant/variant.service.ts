@@ -44,7 +44,9 @@ export const toVariant = (r: VariantRow): ProductVariant =>
     sku: r.sku,
     localizedNames: r.names,
     walletCredit:
-      r.wallet_credit != null && r.wallet_currency != null ? MoneyType.from(toBigInt(r.wallet_credit), r.wallet_currency) : null,
+      r.wallet_credit != null && r.wallet_currency != null
+        ? MoneyType.from(toBigInt(r.wallet_credit), r.wallet_currency)
+        : null,
     accessDays: r.access_days,
     active: r.active,
   });
@@ -74,7 +76,8 @@ export async function variantPage(
   let after: string | null = null;
   if (args.after != null) {
     const [sku] = decodeCursor(args.after);
-    if (typeof sku !== 'string') throw badInput('Invalid cursor: pass an endCursor you received.', 'after');
+    if (typeof sku !== 'string')
+      throw badInput('Invalid cursor: pass an endCursor you received.', 'after');
     after = sku;
   }
   const includeInactive = ctx.principal.kind === 'admin';
@@ -115,17 +118,22 @@ function validateVariant(kind: ProductKind, input: VariantInput, field: string):
   const names = namesFromInput(input.names, `${field}names`, { required: false });
   let credit: { amount: bigint; currency: string } | null = null;
   if (input.walletCredit != null) {
-    if (kind !== ProductKind.COIN_PACK) throw badInput('Only COIN_PACK variants credit the wallet.', `${field}walletCredit`);
+    if (kind !== ProductKind.COIN_PACK)
+      throw badInput('Only COIN_PACK variants credit the wallet.', `${field}walletCredit`);
     credit = positiveAmount(input.walletCredit, `${field}walletCredit`);
     if (!isVirtualCurrency(credit.currency)) {
-      throw badInput("walletCredit must be in the merchant's virtual currency (4–12 characters, e.g. \"GEMS\").", `${field}walletCredit.currency`);
+      throw badInput(
+        'walletCredit must be in the merchant\'s virtual currency (4–12 characters, e.g. "GEMS").',
+        `${field}walletCredit.currency`,
+      );
     }
   } else if (kind === ProductKind.COIN_PACK) {
     throw badInput('COIN_PACK variants need walletCredit.', `${field}walletCredit`);
   }
   const accessDays = input.accessDays ?? null;
   if (accessDays != null) {
-    if (kind !== ProductKind.SERVICE_ACCESS) throw badInput('Only SERVICE_ACCESS variants grant access days.', `${field}accessDays`);
+    if (kind !== ProductKind.SERVICE_ACCESS)
+      throw badInput('Only SERVICE_ACCESS variants grant access days.', `${field}accessDays`);
     if (!Number.isInteger(accessDays) || accessDays < 1 || accessDays > 3660) {
       throw badInput('accessDays must be between 1 and 3660.', `${field}accessDays`);
     }
@@ -158,13 +166,16 @@ export class VariantService {
     if (inputs.length > MAX_BULK_VARIANTS) {
       throw badInput(`Give at most ${MAX_BULK_VARIANTS} variants per call.`, 'variants');
     }
-    const [product] = await query<ProductRow>(em, `select * from catalog.product where id = ?`, [productId]);
+    const [product] = await query<ProductRow>(em, `select * from catalog.product where id = ?`, [
+      productId,
+    ]);
     if (!product) throw notFound('Product');
     const kind = product.kind as ProductKind;
     const seen = new Set<string>();
     const variants = inputs.map((input, i) => {
       const v = validateVariant(kind, input, fieldPrefix(i));
-      if (seen.has(v.sku)) throw badInput(`The sku "${v.sku}" is given twice.`, `${fieldPrefix(i)}sku`);
+      if (seen.has(v.sku))
+        throw badInput(`The sku "${v.sku}" is given twice.`, `${fieldPrefix(i)}sku`);
       seen.add(v.sku);
       return v;
     });
@@ -181,7 +192,9 @@ export class VariantService {
     if (rows.length !== variants.length) {
       const created = new Set(rows.map((r) => r.sku));
       const existing = variants.filter((v) => !created.has(v.sku)).map((v) => v.sku);
-      throw conflict(`The product already has variants with these skus: ${existing.slice(0, 10).join(', ')}${existing.length > 10 ? ', …' : ''}.`);
+      throw conflict(
+        `The product already has variants with these skus: ${existing.slice(0, 10).join(', ')}${existing.length > 10 ? ', …' : ''}.`,
+      );
     }
     const order = new Map(variants.map((v, i) => [v.sku, i]));
     rows.sort((a, b) => order.get(a.sku)! - order.get(b.sku)!);

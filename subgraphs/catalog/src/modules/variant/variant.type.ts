@@ -3,16 +3,22 @@ import { MoneyInput, MoneyType, PageInfo } from '@coinslot/kernel';
 import { Localized, LocalizedStringInput } from '../../localized';
 
 @Directive('@key(fields: "id")')
-@ObjectType('ProductVariant', { description: 'One purchasable form of a product (a pack size, a colour, a duration).' })
+@ObjectType('ProductVariant', {
+  description: 'One purchasable form of a product (a pack size, a colour, a duration).',
+})
 export class ProductVariant extends Localized {
   @Field(() => ID) id!: string;
   @Field(() => String, { description: 'Unique per product.' }) sku!: string;
   @Field(() => MoneyType, {
     nullable: true,
-    description: "Coin packs: what the player's wallet is credited, in the merchant's virtual currency.",
+    description:
+      "Coin packs: what the player's wallet is credited, in the merchant's virtual currency.",
   })
   walletCredit!: MoneyType | null;
-  @Field(() => Int, { nullable: true, description: 'Service access: how many days of access the purchase grants.' })
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Service access: how many days of access the purchase grants.',
+  })
   accessDays!: number | null;
   @Field(() => Boolean) active!: boolean;
   merchantId!: string;
@@ -38,9 +44,15 @@ export class ProductVariantConnection {
 @InputType('VariantInput')
 export class VariantInput {
   @Field(() => String) sku!: string;
-  @Field(() => [LocalizedStringInput], { nullable: true, description: 'Without names, the variant is named by its sku.' })
+  @Field(() => [LocalizedStringInput], {
+    nullable: true,
+    description: 'Without names, the variant is named by its sku.',
+  })
   names?: LocalizedStringInput[] | null;
-  @Field(() => MoneyInput, { nullable: true, description: "Required for coin packs, in the merchant's virtual currency." })
+  @Field(() => MoneyInput, {
+    nullable: true,
+    description: "Required for coin packs, in the merchant's virtual currency.",
+  })
   walletCredit?: MoneyInput | null;
   @Field(() => Int, { nullable: true, description: 'Required for service access products.' })
   accessDays?: number | null;
