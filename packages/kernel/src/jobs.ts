@@ -81,9 +81,9 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<Runner>
   });
   // Emitted synchronously when the pool is made, before its workers ask for a job.
   events.on('pool:create', ({ workerPool }) => liveness.start(workerPool.id));
-  let runner: Runner;
+  let started: Runner | undefined;
   try {
-    runner = await run({
+    started = await run({
       connectionString: options.connectionString,
       schema,
       taskList: options.tasks,
@@ -93,24 +93,26 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<Runner>
       logger: quietLogger(options.log),
       events,
     });
+    // Without its marker this runner would look dead to the others: do not run without it.
     await liveness.ready();
   } catch (err) {
+    await started?.stop().catch(() => undefined);
     await liveness.close();
     throw err;
   }
-  const started = runner;
+  const runner = started;
   return {
-    ...started,
+    ...runner,
     async stop(reason?: string) {
       try {
-        await started.stop(reason);
+        await runner.stop(reason);
       } finally {
         await liveness.close();
       }
     },
     async kill(reason?: string) {
       try {
-        await started.kill(reason);
+        await runner.kill(reason);
       } finally {
         await liveness.close();
       }
