@@ -1,3 +1,4 @@
+import { createHash, hkdfSync } from 'node:crypto';
 import { z } from 'zod';
 
 /** Settings every service reads. Each service extends this with its own. */
@@ -60,4 +61,34 @@ export function subgraphConfigSchema(service: SubgraphName) {
   return baseConfigSchema.extend({
     PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_PORTS[service]),
   });
+}
+
+/** A peer subgraph's GraphQL endpoint (for internal calls), defaulting to its local port. */
+export function peerUrl(service: SubgraphName) {
+  return z.string().url().default(`http://127.0.0.1:${DEFAULT_PORTS[service]}/graphql`);
+}
+
+/** An optional base64 (or base64url) encoded 32-byte key. */
+export const base64Key32 = z
+  .string()
+  .refine(
+    (v) => Buffer.from(v, 'base64').length === 32,
+    'must be 32 bytes, base64-encoded (openssl rand -base64 32)',
+  )
+  .optional();
+
+/**
+ * A service key: the configured one, or outside production one derived from the internal-context
+ * secret (HKDF with a distinct label per use), so a development checkout runs without extra
+ * setup. Production configs refuse to start without the real key.
+ */
+export function keyOrDerived(
+  configured: string | undefined,
+  internalSecret: string,
+  label: string,
+): Buffer {
+  if (configured) return Buffer.from(configured, 'base64');
+  return Buffer.from(
+    hkdfSync('sha256', internalSecret, createHash('sha256').update('coinslot').digest(), label, 32),
+  );
 }

@@ -1,25 +1,22 @@
-import { createHash, hkdfSync } from 'node:crypto';
 import { z } from 'zod';
-import { DEFAULT_PORTS, loadConfig, subgraphConfigSchema } from '@coinslot/kernel';
+import { hkdfSync } from 'node:crypto';
+import {
+  DEFAULT_PORTS,
+  base64Key32 as key32,
+  keyOrDerived,
+  loadConfig,
+  peerUrl,
+  subgraphConfigSchema,
+} from '@coinslot/kernel';
 
-const subgraphUrl = (port: number) => z.string().url().default(`http://127.0.0.1:${port}/graphql`);
 const ms = (fallback: number) => z.coerce.number().int().min(0).max(86_400_000).default(fallback);
-
-/** A base64 (or base64url) encoded 32-byte key. */
-const key32 = z
-  .string()
-  .refine(
-    (v) => Buffer.from(v, 'base64').length === 32,
-    'must be 32 bytes, base64-encoded (openssl rand -base64 32)',
-  )
-  .optional();
 
 export const configSchema = subgraphConfigSchema('billing')
   .extend({
-    ACCOUNTS_URL: subgraphUrl(DEFAULT_PORTS.accounts),
-    CATALOG_URL: subgraphUrl(DEFAULT_PORTS.catalog),
-    CHANNELS_URL: subgraphUrl(DEFAULT_PORTS.channels),
-    SCRATCH_CARDS_URL: subgraphUrl(DEFAULT_PORTS['scratch-cards']),
+    ACCOUNTS_URL: peerUrl('accounts'),
+    CATALOG_URL: peerUrl('catalog'),
+    CHANNELS_URL: peerUrl('channels'),
+    SCRATCH_CARDS_URL: peerUrl('scratch-cards'),
     /** Public address of the gateway; the cash desk is `${PUBLIC_BASE_URL}/cash-desk/<paymentId>?t=…`. */
     PUBLIC_BASE_URL: z.string().url().default(`http://localhost:${DEFAULT_PORTS.gateway}`),
     /** AES-256-GCM key of the merchants' webhook signing secrets (and the MSISDN hash key). */
@@ -87,19 +84,12 @@ export interface BillingKeys {
 export function billingKeys(
   config: Pick<Config, 'WEBHOOK_KEY' | 'PLAYER_TOKEN_SECRET' | 'INTERNAL_CONTEXT_SECRET'>,
 ): BillingKeys {
-  const derive = (label: string) =>
-    Buffer.from(
-      hkdfSync(
-        'sha256',
-        config.INTERNAL_CONTEXT_SECRET,
-        createHash('sha256').update('coinslot').digest(),
-        label,
-        32,
-      ),
-    );
-  const webhookKey = config.WEBHOOK_KEY
-    ? Buffer.from(config.WEBHOOK_KEY, 'base64')
-    : derive('billing webhook key');
+  const derive = (label: string) => keyOrDerived(undefined, config.INTERNAL_CONTEXT_SECRET, label);
+  const webhookKey = keyOrDerived(
+    config.WEBHOOK_KEY,
+    config.INTERNAL_CONTEXT_SECRET,
+    'billing webhook key',
+  );
   const msisdnKey = Buffer.from(
     hkdfSync('sha256', webhookKey, Buffer.alloc(0), 'billing msisdn hash', 32),
   );

@@ -1,21 +1,17 @@
-import { createHash, hkdfSync } from 'node:crypto';
 import { z } from 'zod';
-import { DEFAULT_PORTS, loadConfig, subgraphConfigSchema } from '@coinslot/kernel';
+import {
+  DEFAULT_PORTS,
+  base64Key32 as key32,
+  keyOrDerived,
+  loadConfig,
+  peerUrl,
+  subgraphConfigSchema,
+} from '@coinslot/kernel';
 
 export const DEFAULT_CHUNK_SIZE = 2_500;
 
-const subgraphUrl = (port: number) => z.string().url().default(`http://127.0.0.1:${port}/graphql`);
 const seconds = (fallback: number, max = 30 * 86_400) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
-
-/** A base64 (or base64url) encoded 32-byte key. */
-const key32 = z
-  .string()
-  .refine(
-    (v) => Buffer.from(v, 'base64').length === 32,
-    'must be 32 bytes, base64-encoded (openssl rand -base64 32)',
-  )
-  .optional();
 
 export const configSchema = subgraphConfigSchema('scratch-cards')
   .extend({
@@ -25,9 +21,9 @@ export const configSchema = subgraphConfigSchema('scratch-cards')
     CARD_VAULT_KEY: key32,
     /** Public address of the gateway; export URLs are `${PUBLIC_BASE_URL}/exports/scratch-cards/<token>`. */
     PUBLIC_BASE_URL: z.string().url().default(`http://localhost:${DEFAULT_PORTS.gateway}`),
-    ACCOUNTS_URL: subgraphUrl(DEFAULT_PORTS.accounts),
-    CATALOG_URL: subgraphUrl(DEFAULT_PORTS.catalog),
-    BILLING_URL: subgraphUrl(DEFAULT_PORTS.billing),
+    ACCOUNTS_URL: peerUrl('accounts'),
+    CATALOG_URL: peerUrl('catalog'),
+    BILLING_URL: peerUrl('billing'),
     /** Rate-limiter storage: Redis when set, else this subgraph's own PostgreSQL schema. */
     REDIS_URL: z.string().url().optional(),
     EXPORT_TTL_SECONDS: seconds(600, 86_400),
@@ -86,21 +82,15 @@ export interface CardKeys {
 export function cardKeys(
   config: Pick<Config, 'CARD_CODE_KEY' | 'CARD_VAULT_KEY' | 'INTERNAL_CONTEXT_SECRET'>,
 ): CardKeys {
-  const derive = (label: string) =>
-    Buffer.from(
-      hkdfSync(
-        'sha256',
-        config.INTERNAL_CONTEXT_SECRET,
-        createHash('sha256').update('coinslot').digest(),
-        label,
-        32,
-      ),
-    );
-  const codeKey = config.CARD_CODE_KEY
-    ? Buffer.from(config.CARD_CODE_KEY, 'base64')
-    : derive('scratch-cards code key');
-  const vaultKey = config.CARD_VAULT_KEY
-    ? Buffer.from(config.CARD_VAULT_KEY, 'base64')
-    : derive('scratch-cards vault key');
+  const codeKey = keyOrDerived(
+    config.CARD_CODE_KEY,
+    config.INTERNAL_CONTEXT_SECRET,
+    'scratch-cards code key',
+  );
+  const vaultKey = keyOrDerived(
+    config.CARD_VAULT_KEY,
+    config.INTERNAL_CONTEXT_SECRET,
+    'scratch-cards vault key',
+  );
   return { codeKey, vaultKey };
 }
