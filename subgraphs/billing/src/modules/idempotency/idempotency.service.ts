@@ -124,6 +124,9 @@ export class IdempotencyService {
       if (row.state === 'completed') return handlers.replay(pgJson(row.response));
       if (Date.now() - pgDate(row.updated_at).getTime() > this.options.staleMs)
         return handlers.recover(row);
+      // The first request died but its effect already ended (e.g. billing was killed and the
+      // payment was finished by the resolver): nothing can change any more, answer from it now.
+      if (await this.effectIsFinal(em, row)) return handlers.recover(row);
       if (Date.now() > deadline) {
         throw new AppError(
           ErrorCode.IDEMPOTENCY_KEY_IN_USE,
@@ -140,6 +143,26 @@ export class IdempotencyService {
         );
       row = next;
     }
+  }
+
+  private async effectIsFinal(em: EntityManager, row: KeyRow): Promise<boolean> {
+    if (row.refund_id) {
+      const [r] = await query<{ status: string }>(
+        em.fork(),
+        `select status from billing.refund where id = ?`,
+        [row.refund_id],
+      );
+      return r?.status === 'SUCCEEDED' || r?.status === 'FAILED';
+    }
+    if (row.payment_id && !row.subscription_id) {
+      const [p] = await query<{ status: string }>(
+        em.fork(),
+        `select status from billing.payment where id = ?`,
+        [row.payment_id],
+      );
+      return p?.status === 'SUCCEEDED' || p?.status === 'FAILED' || p?.status === 'CANCELED';
+    }
+    return false;
   }
 
   private async find(em: EntityManager, req: IdempotentRequest): Promise<KeyRow | null> {
