@@ -111,7 +111,10 @@ export function attachSubscriptions(options: SubscriptionServerOptions): {
   dispose(): Promise<void>;
 } {
   const wss = new WebSocketServer({ server: options.httpServer, path: '/graphql' });
-  const server = useServer<Record<string, unknown>, { principal?: Principal }>(
+  const server = useServer<
+    Record<string, unknown>,
+    { principal?: Principal; authorization?: string }
+  >(
     {
       schema: options.schema,
       onConnect: async (ctx) => {
@@ -122,6 +125,7 @@ export function attachSubscriptions(options: SubscriptionServerOptions): {
           );
           if (!principal) return false;
           ctx.extra.principal = principal;
+          ctx.extra.authorization = typeof raw === 'string' ? raw : undefined;
           return true;
         } catch {
           return false;
@@ -143,7 +147,7 @@ export function attachSubscriptions(options: SubscriptionServerOptions): {
           document,
           operationName: payload.operationName,
           variableValues: payload.variables,
-          contextValue: { principal: ctx.extra.principal },
+          contextValue: { principal: ctx.extra.principal, authorization: ctx.extra.authorization },
         };
       },
       // Queries and mutations go over HTTP; the socket serves subscriptions only.
@@ -151,7 +155,10 @@ export function attachSubscriptions(options: SubscriptionServerOptions): {
         errors: [badInput(new GraphQLError('Send queries and mutations over HTTP POST /graphql.'))],
       }),
       subscribe: (args: ExecutionArgs) => {
-        const principal = (args.contextValue as { principal: Principal }).principal;
+        const { principal, authorization } = args.contextValue as {
+          principal: Principal;
+          authorization?: string;
+        };
         try {
           const { op, field } = rootField(args.document, args.operationName);
           const def = options.fields[field.name.value];
@@ -175,6 +182,7 @@ export function attachSubscriptions(options: SubscriptionServerOptions): {
           return subscribeField({
             ...options,
             principal,
+            authorization,
             def,
             op,
             field,
@@ -198,6 +206,7 @@ export function attachSubscriptions(options: SubscriptionServerOptions): {
   function subscribeField(
     o: SubscriptionServerOptions & {
       principal: Principal;
+      authorization: string | undefined;
       def: SubscriptionField;
       op: OperationDefinitionNode;
       field: FieldNode;
@@ -207,6 +216,18 @@ export function attachSubscriptions(options: SubscriptionServerOptions): {
   ) {
     const { document, variables } = toRequery(o.field, o.def, o.args, o.fragments);
     const reread = async (): Promise<ExecutionResult> => {
+      // The credential is checked again on every event: an expired player token or a revoked key
+      // ends the subscription instead of streaming on for as long as the socket stays open.
+      try {
+        await o.auth.authenticate(o.authorization);
+      } catch (err) {
+        const e = err instanceof GraphQLError ? err : new GraphQLError('Authentication expired.');
+        return {
+          errors: [
+            new GraphQLError(e.message, { extensions: { code: ErrorCode.UNAUTHENTICATED } }),
+          ],
+        };
+      }
       const result = await o.execute(document, variables, o.principal);
       // graphql-ws serialises errors with toJSON(): public errors go out as GraphQLErrors.
       const errors = result.errors?.map((e) => {
@@ -238,8 +259,10 @@ export function attachSubscriptions(options: SubscriptionServerOptions): {
           const event = queue.shift();
           const result = await reread();
           yield result;
-          // The final status ends the subscription (the client sees it completed).
-          if (o.def.isFinal?.(event) || o.def.isFinalResult?.(result)) return;
+          // The final status ends the subscription (the client sees it completed), and so does a
+          // credential that stopped being valid.
+          if (o.def.isFinal?.(event) || o.def.isFinalResult?.(result) || result.errors?.length)
+            return;
         }
       } finally {
         unsubscribe();
