@@ -1235,25 +1235,48 @@ class CamaraAdapter implements ChannelAdapter {
     };
   }
 
-  /** No sink: read until the payment leaves `processing`, then emit once. */
-  private startPoll(reference: string, paymentId: string, intent: Intent): void {
-    const key = `P:${paymentId}`;
+  /**
+   * Runs `step` every poll interval until it reports done, the deadline passes or the adapter
+   * closes; one poll per key at a time.
+   */
+  private poll(key: string, step: () => Promise<'done' | 'again' | 'stop'>): void {
     if (this.polls.has(key) || this.closed) return;
     const deadline = Date.now() + this.pollMaxMs;
+    const schedule = () =>
+      this.polls.set(
+        key,
+        setTimeout(
+          () => void tick().catch(() => this.polls.delete(key)),
+          this.pollIntervalMs,
+        ).unref(),
+      );
     const tick = async () => {
       if (this.closed) return;
+      const result = await step();
+      if (result === 'stop' || this.closed) return;
+      if (result === 'done' || Date.now() > deadline) {
+        this.polls.delete(key);
+        return;
+      }
+      schedule();
+    };
+    schedule();
+  }
+
+  /** No sink: read until the payment leaves `processing`, then emit once. */
+  private startPoll(reference: string, paymentId: string, intent: Intent): void {
+    this.poll(`P:${paymentId}`, async () => {
       const read = await this.readPayment(paymentId, reference, 'retrievePayment');
-      if (this.closed) return;
+      if (this.closed) return 'stop';
       let outcome: Outcome | undefined;
       if ('payment' in read && read.payment.paymentStatus !== 'processing') {
         outcome =
           intent === 'CHARGE' && read.payment.paymentStatus === 'reserved'
             ? await this.confirm(reference, paymentId, this.payments.get(reference)?.msisdn)
             : this.paymentOutcome(reference, read.payment, intent, false);
-        if (this.closed) return;
+        if (this.closed) return 'stop';
       }
       if ('payment' in read && outcome && !(outcome.kind === 'pending' && !outcome.action)) {
-        this.polls.delete(key);
         this.deps.emit({
           eventId: `camara:poll:${paymentId}:${outcome.kind}`,
           procedure: intent === 'RESERVE' ? 'RESERVE' : intent === 'RELEASE' ? 'RELEASE' : 'CHARGE',
@@ -1264,71 +1287,30 @@ class CamaraAdapter implements ChannelAdapter {
           currency: outcome.kind === 'succeeded' ? outcome.currency : undefined,
           occurredAt: read.payment.paymentDate ? new Date(read.payment.paymentDate) : new Date(),
         });
-        return;
+        return 'done';
       }
-      if (Date.now() > deadline) {
-        this.polls.delete(key);
-        return;
-      }
-      this.polls.set(
-        key,
-        setTimeout(
-          () => void tick().catch(() => this.polls.delete(key)),
-          this.pollIntervalMs,
-        ).unref(),
-      );
-    };
-    this.polls.set(
-      key,
-      setTimeout(
-        () => void tick().catch(() => this.polls.delete(key)),
-        this.pollIntervalMs,
-      ).unref(),
-    );
+      return 'again';
+    });
   }
 
   private startRefundPoll(reference: string, paymentId: string, refundId: string): void {
-    const key = `F:${paymentId}/${refundId}`;
-    if (this.polls.has(key) || this.closed) return;
-    const deadline = Date.now() + this.pollMaxMs;
-    const tick = async () => {
-      if (this.closed) return;
+    this.poll(`F:${paymentId}/${refundId}`, async () => {
       const read = await this.readRefund(paymentId, refundId, reference);
-      if (this.closed) return;
-      if ('refund' in read && read.refund.refundStatus !== 'processing') {
-        this.polls.delete(key);
-        const outcome = this.refundOutcome(reference, paymentId, read.refund, false);
-        this.deps.emit({
-          eventId: `camara:poll:${paymentId}/${refundId}:${read.refund.refundStatus}`,
-          procedure: 'REFUND',
-          reference,
-          providerRef: `${paymentId}/${refundId}`,
-          outcome,
-          amount: outcome.kind === 'succeeded' ? outcome.amount : undefined,
-          currency: outcome.kind === 'succeeded' ? outcome.currency : undefined,
-          occurredAt: new Date(),
-        });
-        return;
-      }
-      if (Date.now() > deadline) {
-        this.polls.delete(key);
-        return;
-      }
-      this.polls.set(
-        key,
-        setTimeout(
-          () => void tick().catch(() => this.polls.delete(key)),
-          this.pollIntervalMs,
-        ).unref(),
-      );
-    };
-    this.polls.set(
-      key,
-      setTimeout(
-        () => void tick().catch(() => this.polls.delete(key)),
-        this.pollIntervalMs,
-      ).unref(),
-    );
+      if (this.closed) return 'stop';
+      if (!('refund' in read) || read.refund.refundStatus === 'processing') return 'again';
+      const outcome = this.refundOutcome(reference, paymentId, read.refund, false);
+      this.deps.emit({
+        eventId: `camara:poll:${paymentId}/${refundId}:${read.refund.refundStatus}`,
+        procedure: 'REFUND',
+        reference,
+        providerRef: `${paymentId}/${refundId}`,
+        outcome,
+        amount: outcome.kind === 'succeeded' ? outcome.amount : undefined,
+        currency: outcome.kind === 'succeeded' ? outcome.currency : undefined,
+        occurredAt: new Date(),
+      });
+      return 'done';
+    });
   }
 
   // ----- sink credential ------------------------------------------------------------------------
