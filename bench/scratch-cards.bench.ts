@@ -24,6 +24,7 @@ import { openServiceDatabase } from '../subgraphs/scratch-cards/src/database';
 import { DEFAULT_CHUNK_SIZE } from '../subgraphs/scratch-cards/src/config';
 import { launch } from './lib/launch';
 import { drive, machine, table, type LoadResult } from './lib/load';
+import { cpuPercent, cpuTicks, pidOf, profileDuring, summarise } from './lib/procs';
 
 const CARDS = Number(process.env.BENCH_CARDS ?? 1_000_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
@@ -205,30 +206,56 @@ async function main(): Promise<void> {
       seconds: 3,
     });
     const results: LoadResult[] = [];
+    const cpuRows: string[] = [];
+    const SERVICES = ['gateway', 'scratch-cards', 'accounts', 'postgres', 'load generator'];
+    /** Drives one row, with the CPU each process spent on it (and a profile when asked). */
+    const measured = async (options: Parameters<typeof drive>[0]): Promise<void> => {
+      const t0 = cpuTicks(stack.pid);
+      const started = performance.now();
+      const profiled = process.env.BENCH_PROFILE
+        ? pidOf(stack.pid, process.env.BENCH_PROFILE)
+        : undefined;
+      let r: LoadResult | undefined;
+      if (profiled !== undefined && options.target === 'gateway') {
+        const profile = await profileDuring(profiled, async () => {
+          r = await drive(options);
+        });
+        const { total, frames, owners } = summarise(profile);
+        console.log(`\nprofile of ${process.env.BENCH_PROFILE} (${Math.round(total / 1000)} ms):`);
+        for (const [k, us] of owners) console.log(`  ${((100 * us) / total).toFixed(1)}% ${k}`);
+        for (const [k, us] of frames) console.log(`  ${((100 * us) / total).toFixed(1)}% ${k}`);
+      } else {
+        r = await drive(options);
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const pct = cpuPercent(t0, cpuTicks(stack.pid), seconds);
+      const all = Object.values(pct).reduce((a, b) => a + b, 0);
+      const perRequest = (label: string) => ((pct[label] ?? 0) * 10 * seconds) / r!.requests;
+      results.push(r!);
+      cpuRows.push(
+        `| ${r!.name} | ${r!.target} | ${SERVICES.map((l) => pct[l] ?? 0).join(' / ')} | ${all} | ${((all * 10 * seconds) / r!.requests).toFixed(2)} (${SERVICES.map((l) => perRequest(l).toFixed(2)).join(' / ')}) |`,
+      );
+    };
     const before = next;
-    results.push(
-      await drive({
-        name: 'ActivateScratchCard',
-        target: 'gateway',
-        url: gw,
-        headers: portal,
-        body,
-        connections: CONNECTIONS,
-        seconds: SECONDS,
-      }),
-    );
+    await measured({
+      name: 'ActivateScratchCard',
+      target: 'gateway',
+      url: gw,
+      headers: portal,
+      body,
+      connections: CONNECTIONS,
+      seconds: SECONDS,
+    });
     const gatewaySent = next - before;
-    results.push(
-      await drive({
-        name: 'ActivateScratchCard',
-        target: 'scratch-cards (direct)',
-        url: `http://127.0.0.1:${stack.ports.scratch_cards}/graphql`,
-        headers: signed,
-        body,
-        connections: CONNECTIONS,
-        seconds: SECONDS,
-      }),
-    );
+    await measured({
+      name: 'ActivateScratchCard',
+      target: 'scratch-cards (direct)',
+      url: `http://127.0.0.1:${stack.ports.scratch_cards}/graphql`,
+      headers: signed,
+      body,
+      connections: CONNECTIONS,
+      seconds: SECONDS,
+    });
     // The ledger on its own: the same transfer (merchant coins_issued → a player's wallet) straight
     // to accounts, to tell the activation path's cost from the ledger's.
     const service = {
@@ -267,17 +294,15 @@ async function main(): Promise<void> {
           },
         },
       });
-    results.push(
-      await drive({
-        name: '_ledgerTransfer (same hot account)',
-        target: 'accounts (direct)',
-        url: accountsUrl,
-        headers: service,
-        body: transfer,
-        connections: CONNECTIONS,
-        seconds: SECONDS,
-      }),
-    );
+    await measured({
+      name: '_ledgerTransfer (same hot account)',
+      target: 'accounts (direct)',
+      url: accountsUrl,
+      headers: service,
+      body: transfer,
+      connections: CONNECTIONS,
+      seconds: SECONDS,
+    });
     const done = await redeemed();
     console.log(
       `requests sent ${next} (gateway run ${gatewaySent}); cards redeemed ${done.n}, delivered inline or by job ${done.d}`,
@@ -296,6 +321,10 @@ async function main(): Promise<void> {
       `| export link + CSV download through the gateway | ${exportS.toFixed(1)} s | |`,
       '',
       table(results),
+      '',
+      `| operation | target | CPU % of one core: ${SERVICES.join(' / ')} | all | CPU ms per request (same order) |`,
+      '|---|---|---|---|---|',
+      ...cpuRows,
       '',
       `Cards redeemed: ${done.n} of ${next} requests (warm-up included), ${done.d} delivered.`,
       '',

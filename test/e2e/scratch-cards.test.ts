@@ -421,6 +421,55 @@ describe('contract: CreateScratchCardBatch, ApproveScratchCardBatch, ExportScrat
     expect(transfers).toEqual([{ amount: '25', kind: 'scratch_card' }]);
   });
 
+  it('activates many cards arriving together (batched) exactly once each, with every coin delivered', async () => {
+    const cards = csv.slice(20, 50);
+    const before = await Promise.all(players.map(async (p) => BigInt(await wallet(p))));
+    // 30 cards at once, 6 of them sent twice: batches form, and a code twice in one batch loses once.
+    const attempts = [...cards, ...cards.slice(0, 6)].map((c, k) => ({
+      code: c.activationCode,
+      player: players[k % 2]!,
+    }));
+    const results = await Promise.all(
+      attempts.map((a) =>
+        stack.call(
+          ACTIVATE,
+          { input: { playerId: a.player, activationCode: a.code } },
+          stack.demo.portalApiKey,
+        ),
+      ),
+    );
+    const won = new Map<string, string>();
+    results.forEach((r, k) => {
+      if (r.data?.activateScratchCard) {
+        expect(r.data.activateScratchCard).toMatchObject({
+          card: { status: 'REDEEMED' },
+          walletCredit: { amountMinor: '25', currency: 'GEMS' },
+        });
+        expect(won.has(attempts[k]!.code)).toBe(false);
+        won.set(attempts[k]!.code, attempts[k]!.player);
+      } else {
+        expect(r.errors?.[0]?.extensions).toMatchObject({ reason: 'ALREADY_REDEEMED' });
+      }
+    });
+    expect(won.size).toBe(30);
+    const after = await Promise.all(players.map(async (p) => BigInt(await wallet(p))));
+    for (const [i, p] of players.entries()) {
+      const credited = [...won.values()].filter((w) => w === p).length;
+      expect(after[i]! - before[i]!).toBe(25n * BigInt(credited));
+    }
+    const [state] = await withOrm(stack.databaseUrl, async (orm) =>
+      query<{ undelivered: number; transfers: number; jobs: number }>(
+        orm.em.fork(),
+        `select (select count(*)::int from scratch_cards.card where serial_number = any(?::text[]) and (status <> 'REDEEMED' or delivered_at is null)) as undelivered,
+                (select count(*)::int from accounts.transfer where reference = any(?::text[])) as transfers,
+                (select count(*)::int from scratch_cards_jobs._private_jobs j join scratch_cards.card c on j.key = 'deliver:' || c.id::text where c.serial_number = any(?::text[])) as jobs`,
+        Array(3).fill(`{${cards.map((c) => c.serialNumber).join(',')}}`),
+      ),
+    );
+    // Every card delivered inline, one transfer each, and no backup job left behind.
+    expect(state).toEqual({ undelivered: 0, transfers: 30, jobs: 0 });
+  });
+
   it('answers an unknown code with a generic NOT_FOUND that reveals nothing', async () => {
     // A well-formed code (right check character) that no card has.
     const [unknown] = new CodeCodec(DEFAULT_FORMAT).generate(1);

@@ -199,6 +199,117 @@ describe('accounts: double-entry ledger', () => {
     );
   });
 
+  it('posts a batch in one call: each account once, all or none, idempotent per transfer', async () => {
+    const issued = await account(AccountKind.COINS_ISSUED, 'STARS');
+    const wallets = await Promise.all(
+      players.map((p) => account(AccountKind.PLAYER_WALLET, 'STARS', p)),
+    );
+    const batch = Array.from({ length: 30 }, (_, i) => ({
+      id: newId(),
+      debitAccountId: issued.id,
+      creditAccountId: wallets[i % 3]!.id,
+      amount: BigInt(i + 1),
+      currency: 'STARS',
+      kind: 'scratch_card',
+      reference: `card-${i}`,
+    }));
+    const rows = await ledger.transferMany(orm.em.fork(), batch, { kind: 'service', id: 'test' });
+    expect(rows.map((r) => r.id)).toEqual(batch.map((b) => b.id));
+    expect(rows.every((r) => r.state === 'posted')).toBe(true);
+    const balances = async () =>
+      query<LedgerAccountRow>(
+        orm.em.fork(),
+        `select * from accounts.ledger_account where currency = 'STARS' and kind = 'player_wallet' order by player_id`,
+      );
+    const sumFor = (w: number) =>
+      batch.filter((_, i) => i % 3 === w).reduce((a, b) => a + b.amount, 0n);
+    const first = await balances();
+    for (let w = 0; w < 3; w += 1) {
+      const row = first.find((r) => r.id === wallets[w]!.id)!;
+      expect(availableBalance(row)).toBe(sumFor(w));
+    }
+    const audit = await query<{ n: number }>(
+      orm.em.fork(),
+      `select count(*)::int as n from accounts.audit_log where action = 'transfer.post' and target_id = any(?::text[])`,
+      [`{${batch.map((b) => b.id).join(',')}}`],
+    );
+    expect(audit[0]!.n).toBe(30);
+
+    // A replay (the whole batch, or part of it plus new ones) moves nothing twice.
+    const extra = { ...batch[0]!, id: newId(), amount: 1000n };
+    const again = await ledger.transferMany(orm.em.fork(), [...batch.slice(0, 10), extra]);
+    expect(again.map((r) => r.id)).toEqual([...batch.slice(0, 10).map((b) => b.id), extra.id]);
+    const second = await balances();
+    const w0 = second.find((r) => r.id === wallets[0]!.id)!;
+    expect(availableBalance(w0)).toBe(sumFor(0) + 1000n);
+
+    // Same id, other amount: refused.
+    await expect(
+      ledger.transferMany(orm.em.fork(), [{ ...batch[5]!, amount: 999n }]),
+    ).rejects.toMatchObject({ extensions: { code: 'IDEMPOTENCY_KEY_REUSED' } });
+
+    // One overdraft in a batch refuses all of it.
+    const sales = await account(AccountKind.COIN_SALES, 'STARS');
+    const fine = { ...batch[0]!, id: newId(), amount: 7n };
+    const overdraft = {
+      id: newId(),
+      debitAccountId: wallets[1]!.id,
+      creditAccountId: sales.id,
+      amount: 1_000_000n,
+      currency: 'STARS',
+      kind: 'purchase',
+    };
+    await expect(ledger.transferMany(orm.em.fork(), [fine, overdraft])).rejects.toMatchObject({
+      extensions: { code: 'CONFLICT' },
+    });
+    const [none] = await query<{ n: number }>(
+      orm.em.fork(),
+      `select count(*)::int as n from accounts.transfer where id = any(?::uuid[])`,
+      [`{${fine.id},${overdraft.id}}`],
+    );
+    expect(none!.n).toBe(0);
+    expect(availableBalance((await balances()).find((r) => r.id === wallets[0]!.id)!)).toBe(
+      sumFor(0) + 1000n,
+    );
+
+    // An account in another currency is not found, and nothing moves.
+    const eur = await account(AccountKind.PLAYER_WALLET, 'EUR', players[0]);
+    await expect(
+      ledger.transferMany(orm.em.fork(), [{ ...fine, id: newId(), creditAccountId: eur.id }]),
+    ).rejects.toMatchObject({ extensions: { code: 'NOT_FOUND' } });
+  });
+
+  it('runs concurrent batches over the same accounts in any order without deadlock or loss', async () => {
+    const issued = await account(AccountKind.COINS_ISSUED, 'RUBY');
+    const wallets = await Promise.all(
+      players.map((p) => account(AccountKind.PLAYER_WALLET, 'RUBY', p)),
+    );
+    // Each batch touches the hot issuance account and every wallet, in a shuffled order.
+    const batches = Array.from({ length: 24 }, (_, b) =>
+      Array.from({ length: 9 }, (_, i) => ({
+        id: newId(),
+        debitAccountId: issued.id,
+        creditAccountId: wallets[(i + b) % 3]!.id,
+        amount: 1n,
+        currency: 'RUBY',
+        kind: 'scratch_card',
+      })).sort(() => (b % 2 === 0 ? 1 : -1)),
+    );
+    await Promise.all(batches.map((batch) => ledger.transferMany(orm.em.fork(), batch)));
+    const rows = await query<LedgerAccountRow>(
+      orm.em.fork(),
+      `select * from accounts.ledger_account where currency = 'RUBY'`,
+    );
+    const issuedRow = rows.find((r) => r.id === issued.id)!;
+    expect(BigInt(issuedRow.debits_posted)).toBe(216n);
+    const total = rows
+      .filter((r) => r.kind === 'player_wallet')
+      .reduce((a, r) => a + availableBalance(r), 0n);
+    expect(total).toBe(216n);
+    const totals = await ledger.totals(orm.em.fork());
+    expect(totals.find((t) => t.currency === 'RUBY')?.net).toBe(0n);
+  });
+
   it('keeps the audit log append-only', async () => {
     const em = orm.em.fork();
     await query(

@@ -54,6 +54,13 @@ export const configSchema = subgraphConfigSchema('scratch-cards')
     JOB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
     /** Delay of the delivery job that backs up the inline delivery of an activation. */
     DELIVERY_RETRY_DELAY_SECONDS: seconds(30, 3_600),
+    /**
+     * Activations are redeemed and delivered in batches (one statement, one ledger call for all the
+     * activations waiting): at most this many batches run at once, and the next one collects what
+     * arrives meanwhile. An activation arriving when fewer run starts at once (no added wait).
+     */
+    ACTIVATION_BATCH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+    ACTIVATION_BATCH_MAX: z.coerce.number().int().min(1).max(1_000).default(200),
   })
   .superRefine((c, ctx) => {
     if (c.NODE_ENV !== 'production') return;

@@ -57,6 +57,9 @@ export class ScratchCardsRuntime {
     );
     this.delivery = new Delivery(this.clients.accounts, this.clients.billing);
     this.activation = new ActivationService({
+      orm,
+      batchConcurrency: config.ACTIVATION_BATCH_CONCURRENCY,
+      batchMax: config.ACTIVATION_BATCH_MAX,
       hasher: this.hasher,
       codecs: this.codecs,
       limiter: this.limiter,

@@ -1,6 +1,8 @@
 import type { MigrationObject } from '@coinslot/kernel';
 import { Migration20261121000000 } from './Migration20261121000000';
+import { Migration20261125000000 } from './Migration20261125000000';
 
 export const migrations: MigrationObject[] = [
   { name: 'Migration20261121000000', class: Migration20261121000000 },
+  { name: 'Migration20261125000000', class: Migration20261125000000 },
 ];

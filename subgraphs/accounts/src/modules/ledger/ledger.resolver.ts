@@ -1,6 +1,7 @@
 import { Arg, Ctx, Directive, ID, Mutation, Query, Resolver } from 'type-graphql';
 import {
   MoneyType,
+  actorOf,
   isUuid,
   notFound,
   parseMinorUnits,
@@ -19,7 +20,12 @@ import {
   Transfer,
 } from '../../types';
 import { SCHEMA } from '../../database';
-import { ledger, type LedgerAccountRow, type TransferRow } from './ledger.service';
+import {
+  ledger,
+  type LedgerAccountRow,
+  type TransferInput,
+  type TransferRow,
+} from './ledger.service';
 
 export const toLedgerAccount = (r: LedgerAccountRow) =>
   Object.assign(new LedgerAccount(), {
@@ -33,6 +39,24 @@ export const toLedgerAccount = (r: LedgerAccountRow) =>
     debitsPending: MoneyType.from(BigInt(r.debits_pending), r.currency),
     creditsPending: MoneyType.from(BigInt(r.credits_pending), r.currency),
   });
+
+const MAX_TRANSFERS_PER_CALL = 1000;
+
+function toTransferInput(input: LedgerTransferInput): TransferInput {
+  if (!isUuid(input.id)) throw badInput('Transfer ids are UUIDs.', 'id');
+  if (!isUuid(input.debitAccountId) || !isUuid(input.creditAccountId))
+    throw notFound('Ledger account');
+  return {
+    id: input.id,
+    debitAccountId: input.debitAccountId,
+    creditAccountId: input.creditAccountId,
+    amount: parseMinorUnits(input.amountMinor),
+    currency: input.currency,
+    kind: input.kind,
+    reference: input.reference ?? null,
+    pending: input.pending ?? false,
+  };
+}
 
 export const toTransfer = (t: TransferRow) =>
   Object.assign(new Transfer(), {
@@ -97,24 +121,28 @@ export class LedgerResolver {
     @Ctx() ctx: RequestContext,
   ): Promise<Transfer> {
     requireService(ctx.principal);
-    if (!isUuid(input.id)) throw badInput('Transfer ids are UUIDs.', 'id');
-    const amount = parseMinorUnits(input.amountMinor);
-    return ctx.em.transactional(async (em) => {
-      const t = await ledger.transfer(em, { ...input, amount, pending: input.pending ?? false });
-      await recordAudit(em, SCHEMA, ctx.principal, {
-        action: `transfer.${input.pending ? 'reserve' : 'post'}`,
-        targetType: 'Transfer',
-        targetId: t.id,
-        outcome: 'succeeded',
-        details: {
-          kind: input.kind,
-          amount: amount.toString(),
-          currency: input.currency,
-          reference: input.reference,
-        },
-      });
-      return toTransfer(t);
-    });
+    const [t] = await ledger.transferMany(ctx.em, [toTransferInput(input)], actorOf(ctx.principal));
+    return toTransfer(t!);
+  }
+
+  @Directive('@inaccessible')
+  @Mutation(() => [Transfer], {
+    description:
+      'Internal: several transfers at once, all or none, each idempotent on its id; the answer is in the order of the input.',
+  })
+  async _ledgerTransfers(
+    @Arg('inputs', () => [LedgerTransferInput]) inputs: LedgerTransferInput[],
+    @Ctx() ctx: RequestContext,
+  ): Promise<Transfer[]> {
+    requireService(ctx.principal);
+    if (inputs.length > MAX_TRANSFERS_PER_CALL)
+      throw badInput(`At most ${MAX_TRANSFERS_PER_CALL} transfers per call.`, 'inputs');
+    const rows = await ledger.transferMany(
+      ctx.em,
+      inputs.map(toTransferInput),
+      actorOf(ctx.principal),
+    );
+    return rows.map(toTransfer);
   }
 
   @Directive('@inaccessible')

@@ -6,6 +6,7 @@ import {
   newId,
   notFound,
   assertCurrency,
+  pgArray,
   query,
 } from '@coinslot/kernel';
 
@@ -77,6 +78,18 @@ export interface TransferInput {
   pending?: boolean;
 }
 
+/** Who asked for a transfer, for the audit log. */
+export interface Actor {
+  kind: string;
+  id: string | null;
+}
+
+const sameTransfer = (a: TransferInput, b: TransferInput) =>
+  a.debitAccountId === b.debitAccountId &&
+  a.creditAccountId === b.creditAccountId &&
+  a.amount === b.amount &&
+  a.currency === b.currency;
+
 function sql(em: EntityManager) {
   return <T>(text: string, params: unknown[] = []) => query<T>(em, text, params);
 }
@@ -118,50 +131,93 @@ export class LedgerService {
     return existing!;
   }
 
-  async transfer(em: EntityManager, input: TransferInput): Promise<TransferRow> {
-    if (input.amount <= 0n) throw conflict('A transfer moves a positive amount.');
-    if (input.debitAccountId === input.creditAccountId)
-      throw conflict('A transfer needs two different accounts.');
-    return em.transactional(async (tx) => {
-      const q = sql(tx);
-      const state: TransferState = input.pending ? 'pending' : 'posted';
-      const [created] = await q<TransferRow>(
-        `insert into accounts.transfer (id, debit_account_id, credit_account_id, amount, currency, state, kind, reference, finalized_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ${input.pending ? 'null' : 'now()'})
-         on conflict (id) do nothing returning *`,
-        [
-          input.id,
-          input.debitAccountId,
-          input.creditAccountId,
-          input.amount.toString(),
-          input.currency,
-          state,
-          input.kind,
-          input.reference ?? null,
-        ],
+  async transfer(
+    em: EntityManager,
+    input: TransferInput,
+    actor: Actor | null = null,
+  ): Promise<TransferRow> {
+    const [row] = await this.transferMany(em, [input], actor);
+    return row!;
+  }
+
+  /**
+   * Several transfers in one server-side call (`accounts.post_transfers`): one round trip, the
+   * touched accounts locked in id order only inside PostgreSQL, each account's balance updated once
+   * for the whole batch — so a merchant's hot system accounts are held for microseconds, not for
+   * the Node round trips of a multi-statement transaction. Idempotent per transfer id: a known id
+   * returns the existing transfer, or IDEMPOTENCY_KEY_REUSED when its parameters differ. All or
+   * nothing: a wallet that would go below zero refuses the whole batch.
+   */
+  async transferMany(
+    em: EntityManager,
+    inputs: TransferInput[],
+    actor: Actor | null = null,
+  ): Promise<TransferRow[]> {
+    if (inputs.length === 0) return [];
+    const byId = new Map<string, TransferInput>();
+    for (const input of inputs) {
+      if (input.amount <= 0n) throw conflict('A transfer moves a positive amount.');
+      if (input.debitAccountId === input.creditAccountId)
+        throw conflict('A transfer needs two different accounts.');
+      const seen = byId.get(input.id);
+      if (seen && !sameTransfer(seen, input))
+        throw new AppError(
+          ErrorCode.IDEMPOTENCY_KEY_REUSED,
+          `Transfer ${input.id} appears twice with other parameters.`,
+        );
+      byId.set(input.id, input);
+    }
+    const payload = [...byId.values()].map((t) => ({
+      id: t.id,
+      debit: t.debitAccountId,
+      credit: t.creditAccountId,
+      amount: t.amount.toString(),
+      currency: t.currency,
+      kind: t.kind,
+      reference: t.reference ?? null,
+      pending: t.pending ?? false,
+    }));
+    let created: TransferRow[];
+    try {
+      created = await query<TransferRow>(
+        em,
+        `select * from accounts.post_transfers(?::jsonb, ?, ?)`,
+        [JSON.stringify(payload), actor?.kind ?? null, actor?.id ?? null],
       );
-      if (!created) {
-        const [existing] = await q<TransferRow>(`select * from accounts.transfer where id = ?`, [
-          input.id,
-        ]);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === '23514')
+        throw conflict('Insufficient balance: the wallet cannot go below zero.');
+      if (code === 'P0002') throw notFound('Ledger account in the transfer currency');
+      throw err;
+    }
+    const found = new Map(created.map((t) => [t.id, t]));
+    const replayed = [...byId.keys()].filter((id) => !found.has(id));
+    if (replayed.length > 0) {
+      const existing = await query<TransferRow>(
+        em,
+        `select * from accounts.transfer where id = any(?::uuid[])`,
+        [pgArray(replayed)],
+      );
+      for (const t of existing) found.set(t.id, t);
+      for (const id of replayed) {
+        const t = found.get(id);
+        const input = byId.get(id)!;
         if (
-          !existing ||
-          existing.debit_account_id !== input.debitAccountId ||
-          existing.credit_account_id !== input.creditAccountId ||
-          BigInt(existing.amount) !== input.amount ||
-          existing.currency !== input.currency
+          !t ||
+          t.debit_account_id !== input.debitAccountId ||
+          t.credit_account_id !== input.creditAccountId ||
+          BigInt(t.amount) !== input.amount ||
+          t.currency !== input.currency
         ) {
           throw new AppError(
             ErrorCode.IDEMPOTENCY_KEY_REUSED,
-            `Transfer ${input.id} exists with other parameters.`,
+            `Transfer ${id} exists with other parameters.`,
           );
         }
-        return existing;
       }
-      const column = input.pending ? 'pending' : 'posted';
-      await this.move(tx, input, `debits_${column}`, `credits_${column}`, 1n);
-      return created;
-    });
+    }
+    return inputs.map((i) => found.get(i.id)!);
   }
 
   /** Completes a pending transfer. Posting twice is a no-op; posting a voided one is a conflict. */

@@ -7,10 +7,13 @@ import {
   isUuid,
   newId,
   notFound,
+  pgArray,
   query,
   type EntityManager,
+  type MikroORM,
   type RequestContext,
 } from '@coinslot/kernel';
+import DataLoader from 'dataloader';
 import type { Logger } from 'pino';
 import type { CodeHasher } from '../../codes/crypto';
 import { jobSchemaName } from '../../database';
@@ -19,10 +22,13 @@ import type { Clients } from '../../clients';
 import type { CodecCache } from '../format/format.service';
 import { conflictBecause } from '../batch/batch.service';
 import { eraseSpentChunk } from '../virtual/virtual.service';
-import { FailureLimiter, type LimiterKeys } from './limiter';
-import { type Delivery, markDelivered, type Delivered, type RedeemedValue } from './delivery';
+import { FailureLimiter, lockedOut, type LimiterKeys } from './limiter';
+import { type Delivery, markDeliveredMany, type Delivered, type RedeemedValue } from './delivery';
 
 export interface ActivationDeps {
+  orm: MikroORM;
+  batchConcurrency: number;
+  batchMax: number;
   hasher: CodeHasher;
   codecs: CodecCache;
   limiter: FailureLimiter;
@@ -49,6 +55,8 @@ const invalidCode = () =>
 
 interface RedeemedRow extends CardRow {
   jobs: number;
+  actor_kind: string;
+  actor_id: string;
   credit_amount: string | null;
   credit_currency: string | null;
   service_id: string | null;
@@ -56,14 +64,66 @@ interface RedeemedRow extends CardRow {
   expires_at: Ts | null;
 }
 
+/** One activation waiting for its batch. */
+interface Attempt {
+  hash: Buffer;
+  merchantId: string;
+  playerId: string;
+  keys: LimiterKeys;
+  actor: { kind: string; id: string | null };
+}
+
 /**
- * Activation, in the order that protects the codes: who may act for the player; lockouts;
- * the check character (a typo never reaches the database); one HMAC lookup that also redeems
- * (ACTIVE → REDEEMED by a conditional UPDATE, so one code wins exactly once); the delivery job
- * in the same transaction; then the delivery inline.
+ * DataLoader's `batchScheduleFn`: a batch starts at once while fewer than `limit` run; otherwise
+ * it keeps collecting activations until a running one ends. Idle, nothing waits; under load the
+ * batches grow, and the database sees one statement per batch instead of one per activation.
+ */
+class BatchGate {
+  private running = 0;
+  private readonly ready: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  readonly schedule = (dispatch: () => void): void => {
+    if (this.running < this.limit) {
+      this.running += 1;
+      setImmediate(dispatch);
+    } else {
+      this.ready.push(dispatch);
+    }
+  };
+
+  done(): void {
+    const next = this.ready.shift();
+    if (next) setImmediate(next);
+    else this.running -= 1;
+  }
+}
+
+/**
+ * Activation, in the order that protects the codes: who may act for the player; the check
+ * character (a typo never reaches the database); then, batched with the activations arriving at
+ * the same time: the lockouts; one HMAC lookup that also redeems (ACTIVE → REDEEMED by a
+ * conditional UPDATE, so one code wins exactly once); the delivery jobs (one per card, keyed by
+ * it) and the audit rows in the same statement; then the deliveries, as one ledger call.
  */
 export class ActivationService {
-  constructor(private readonly deps: ActivationDeps) {}
+  private readonly gate: BatchGate;
+  private readonly loader: DataLoader<Attempt, ActivationResult>;
+
+  constructor(private readonly deps: ActivationDeps) {
+    this.gate = new BatchGate(deps.batchConcurrency);
+    this.loader = new DataLoader<Attempt, ActivationResult>(
+      async (attempts) => {
+        try {
+          return await this.redeemMany(attempts);
+        } finally {
+          this.gate.done();
+        }
+      },
+      { cache: false, maxBatchSize: deps.batchMax, batchScheduleFn: this.gate.schedule },
+    );
+  }
 
   async activate(
     ctx: RequestContext,
@@ -84,84 +144,152 @@ export class ActivationService {
       throw forbidden("Activating a card needs the portal's API key or the player's own token.");
     }
     const keys = FailureLimiter.keys(playerId, ctx.clientIp, p.kind);
-    await deps.limiter.assertAllowed(keys);
-
     const code = await this.wellFormed(ctx.em, merchantId, input.activationCode);
     if (!code) {
+      // A locked-out caller is told so before anything else, mistyped code or not.
+      await deps.limiter.assertAllowed(keys);
       await deps.limiter.recordFailure(keys);
       throw badInput(
         'This activation code looks mistyped: check each character against the card (codes never contain 0, O, 1, I or L).',
         'activationCode',
       );
     }
-    const hash = deps.hasher.hash(code);
-    const activationId = newId();
-    const actor = actorOf(p);
-    // One statement, hence one transaction and one round trip on the hot path: redeem the card
-    // (ACTIVE → REDEEMED only once, whatever the concurrency), queue its delivery job keyed by the
-    // card (the outbox), and append the audit row — all three or none.
-    const [redeemed] = await query<RedeemedRow>(
-      ctx.em,
-      `with r as (
-         update scratch_cards.card c
-            set status = 'REDEEMED', activation_id = ?, redeemed_by = ?, redeemed_at = now()
-           from scratch_cards.batch b
-          where c.code_hash = ? and b.id = c.batch_id and c.merchant_id = ?
-            and c.status = 'ACTIVE' and b.status = 'APPROVED'
-            and (b.expires_at is null or b.expires_at > now())
-            and (not c.for_sale or c.sold_to_payment_id is not null)
-         returning c.*, b.credit_amount, b.credit_currency, b.service_id, b.access_days, b.expires_at),
-       job as (
-         select "${jobSchemaName}".add_job('deliver_card', json_build_object('cardId', r.id), run_at => now() + ?::interval,
-                  max_attempts => 50, job_key => 'deliver:' || r.id::text) as j
-           from r),
-       audit as (
-         insert into scratch_cards.audit_log (actor_kind, actor_id, action, target_type, target_id, outcome, details)
-         select ?, ?, 'card.activate', 'ScratchCard', r.id::text, 'succeeded',
-                jsonb_build_object('playerId', r.redeemed_by, 'serialNumber', r.serial_number, 'activationId', r.activation_id)
-           from r)
-       select r.*, (select count(*) from job)::int as jobs from r`,
-      [
-        activationId,
-        playerId,
-        hash,
-        merchantId,
-        `${deps.deliveryRetryDelaySeconds} seconds`,
-        actor.kind,
-        actor.id,
-      ],
-    );
-    if (redeemed?.for_sale) {
-      // Housekeeping after the fact (the redemption is committed): a failure here only delays erasure.
-      await eraseSpentChunk(ctx.em, redeemed.batch_id, redeemed.running).catch((err: unknown) =>
-        deps.log.warn({ err, batchId: redeemed.batch_id }, 'vault chunk erasure deferred'),
-      );
-    }
-    if (!redeemed) throw await this.whyNot(ctx.em, hash, merchantId, keys);
-
-    const value: RedeemedValue = {
-      cardId: redeemed.id,
-      activationId,
-      serialNumber: redeemed.serial_number,
+    return this.loader.load({
+      hash: deps.hasher.hash(code),
       merchantId,
       playerId,
-      creditAmount: redeemed.credit_amount !== null ? BigInt(redeemed.credit_amount) : null,
-      creditCurrency: redeemed.credit_currency,
-      serviceId: redeemed.service_id,
-      accessDays: redeemed.access_days,
-    };
-    let delivered: Delivered | null = null;
-    try {
-      delivered = await deps.delivery.deliver(value);
-      await markDelivered(ctx.em, redeemed.id, delivered.ref, true);
-    } catch (err) {
-      // The redemption and its job are committed: the job delivers later (idempotently).
-      deps.log.warn(
-        { err, cardId: redeemed.id },
-        'inline delivery failed; the delivery job will retry',
+      keys,
+      actor: actorOf(p),
+    });
+  }
+
+  /** One batch: lockouts, redemption, deliveries — each a single round trip for all attempts. */
+  private async redeemMany(attempts: readonly Attempt[]): Promise<(ActivationResult | Error)[]> {
+    const { deps } = this;
+    const em = deps.orm.em.fork();
+    const results: (ActivationResult | Error | undefined)[] = new Array(attempts.length);
+    const waits = await deps.limiter.lockedOutMany(attempts.map((a) => a.keys));
+    // The first attempt of each code takes part; a second one in the same batch loses to it.
+    const byHash = new Map<string, number>();
+    const later: number[] = [];
+    attempts.forEach((a, i) => {
+      if (waits[i]! > 0) results[i] = lockedOut(waits[i]!);
+      else if (byHash.has(a.hash.toString('hex'))) later.push(i);
+      else byHash.set(a.hash.toString('hex'), i);
+    });
+    const taking = [...byHash.values()];
+    const activationIds = new Map(taking.map((i) => [i, newId()]));
+    const redeemed =
+      taking.length === 0
+        ? []
+        : await query<RedeemedRow>(
+            em,
+            `with req as (
+               select decode(h, 'hex') as code_hash, m as merchant_id, a as activation_id,
+                      p as player_id, ak as actor_kind, nullif(ai, '') as actor_id
+                 from unnest(?::text[], ?::uuid[], ?::uuid[], ?::uuid[], ?::text[], ?::text[])
+                   as x(h, m, a, p, ak, ai)),
+             r as (
+               update scratch_cards.card c
+                  set status = 'REDEEMED', activation_id = q.activation_id, redeemed_by = q.player_id,
+                      redeemed_at = now()
+                 from req q, scratch_cards.batch b
+                where c.code_hash = q.code_hash and c.merchant_id = q.merchant_id and b.id = c.batch_id
+                  and c.status = 'ACTIVE' and b.status = 'APPROVED'
+                  and (b.expires_at is null or b.expires_at > now())
+                  and (not c.for_sale or c.sold_to_payment_id is not null)
+               returning c.*, b.credit_amount, b.credit_currency, b.service_id, b.access_days,
+                         b.expires_at, q.actor_kind, q.actor_id),
+             job as (
+               select count(*)::int as n
+                 from (select 1 from r limit 1) any_row,
+                      lateral "${jobSchemaName}".add_jobs((
+                        select array_agg(row('deliver_card', json_build_object('cardId', r.id), null,
+                                             now() + ?::interval, 50, 'deliver:' || r.id::text, null, null
+                                            )::"${jobSchemaName}".job_spec)
+                          from r))),
+             audit as (
+               insert into scratch_cards.audit_log (actor_kind, actor_id, action, target_type, target_id, outcome, details)
+               select r.actor_kind, r.actor_id, 'card.activate', 'ScratchCard', r.id::text, 'succeeded',
+                      jsonb_build_object('playerId', r.redeemed_by, 'serialNumber', r.serial_number,
+                                         'activationId', r.activation_id)
+                 from r)
+             select r.*, (select n from job) as jobs from r`,
+            [
+              pgArray(taking.map((i) => attempts[i]!.hash.toString('hex'))),
+              pgArray(taking.map((i) => attempts[i]!.merchantId)),
+              pgArray(taking.map((i) => activationIds.get(i)!)),
+              pgArray(taking.map((i) => attempts[i]!.playerId)),
+              pgArray(taking.map((i) => attempts[i]!.actor.kind)),
+              pgArray(taking.map((i) => attempts[i]!.actor.id ?? '')),
+              `${deps.deliveryRetryDelaySeconds} seconds`,
+            ],
+          );
+    const byActivation = new Map(redeemed.map((r) => [r.activation_id!, r]));
+    const values: { index: number; row: RedeemedRow; value: RedeemedValue }[] = [];
+    for (const i of taking) {
+      const row = byActivation.get(activationIds.get(i)!);
+      if (!row) continue;
+      const a = attempts[i]!;
+      values.push({
+        index: i,
+        row,
+        value: {
+          cardId: row.id,
+          activationId: row.activation_id!,
+          serialNumber: row.serial_number,
+          merchantId: a.merchantId,
+          playerId: a.playerId,
+          creditAmount: row.credit_amount !== null ? BigInt(row.credit_amount) : null,
+          creditCurrency: row.credit_currency,
+          serviceId: row.service_id,
+          accessDays: row.access_days,
+        },
+      });
+    }
+    // Codes that opened nothing: tell apart what the caller can act on (and count failures).
+    const opened = new Set(values.map((v) => v.index));
+    const failed = [...taking.filter((i) => !opened.has(i)), ...later];
+    await Promise.all(
+      failed.map(async (i) => {
+        const a = attempts[i]!;
+        results[i] = await this.whyNot(em, a.hash, a.merchantId, a.keys).catch(
+          (err: unknown) => err as Error,
+        );
+      }),
+    );
+    for (const { row } of values) {
+      if (!row.for_sale) continue;
+      // Housekeeping after the fact (the redemption is committed): a failure only delays erasure.
+      await eraseSpentChunk(em, row.batch_id, row.running).catch((err: unknown) =>
+        deps.log.warn({ err, batchId: row.batch_id }, 'vault chunk erasure deferred'),
       );
     }
-    return { card: redeemed, batch: { expires_at: redeemed.expires_at }, value, delivered };
+    if (values.length > 0) {
+      const delivered = await deps.delivery
+        .deliverMany(values.map((v) => v.value))
+        .catch(
+          (err: unknown) =>
+            new Map<string, Error>(values.map((v) => [v.value.cardId, err as Error])),
+        );
+      const done: { cardId: string; ref: string }[] = [];
+      for (const { index, row, value } of values) {
+        const d = delivered.get(value.cardId);
+        const ok = d && !(d instanceof Error) ? d : null;
+        if (ok) done.push({ cardId: value.cardId, ref: ok.ref });
+        else
+          deps.log.warn(
+            { err: d, cardId: value.cardId },
+            'inline delivery failed; the delivery job will retry',
+          );
+        results[index] = { card: row, batch: { expires_at: row.expires_at }, value, delivered: ok };
+      }
+      await markDeliveredMany(em, done).catch((err: unknown) =>
+        // Delivered but not marked: the job finds the transfer already made (idempotent) and marks it.
+        deps.log.warn({ err }, 'delivery mark deferred to the delivery job'),
+      );
+    }
+    return results.map((r) => r ?? new Error('activation left without an outcome'));
   }
 
   /** The normalised code when it is well formed for one of the merchant's code shapes. */

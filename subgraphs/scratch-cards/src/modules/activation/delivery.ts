@@ -1,4 +1,4 @@
-import { query, type EntityManager, type InternalClient } from '@coinslot/kernel';
+import { pgArray, query, type EntityManager, type InternalClient } from '@coinslot/kernel';
 import { jobSchemaName } from '../../database';
 
 /** What a redeemed card owes its player. */
@@ -30,6 +30,17 @@ const ACCOUNTS = `mutation ($issued: LedgerAccountInput!, $wallet: LedgerAccount
   wallet: _ledgerAccount(input: $wallet) { id }
 }`;
 const TRANSFER = `mutation ($input: LedgerTransferInput!) { _ledgerTransfer(input: $input) { id state } }`;
+const TRANSFERS = `mutation ($inputs: [LedgerTransferInput!]!) { _ledgerTransfers(inputs: $inputs) { id } }`;
+/** accounts takes at most this many transfers per call. */
+const TRANSFERS_PER_CALL = 1_000;
+
+interface AccountOwner {
+  kind: string;
+  currency: string;
+  merchantId: string;
+  playerId: string | null;
+}
+const ownerKey = (o: AccountOwner) => `${o.kind}:${o.currency}:${o.merchantId}:${o.playerId ?? ''}`;
 // The input object is written inline, so the call does not depend on the name billing gives its input type.
 const GRANT = `mutation ($key: String!, $merchantId: ID!, $playerId: ID!, $serviceId: ID!, $days: Int!) {
   _grantEntitlement(input: { idempotencyKey: $key, merchantId: $merchantId, playerId: $playerId, serviceId: $serviceId, days: $days }) {
@@ -50,6 +61,83 @@ export class Delivery {
     private readonly accounts: InternalClient,
     private readonly billing: InternalClient,
   ) {}
+
+  /**
+   * Delivers many cards' values at once: the ledger accounts not yet known in one call, all the
+   * coin credits as one `_ledgerTransfers` call (each transfer keyed by its activation id, so a
+   * replay moves nothing twice), service time one grant per card. Each card gets its Delivered or
+   * the error that stopped it (its backing job delivers it later).
+   */
+  async deliverMany(values: readonly RedeemedValue[]): Promise<Map<string, Delivered | Error>> {
+    const out = new Map<string, Delivered | Error>();
+    const coins = values.filter((v) => v.creditAmount !== null && v.creditCurrency);
+    const rest = values.filter((v) => !(v.creditAmount !== null && v.creditCurrency));
+    const grants = Promise.all(
+      rest.map(async (v) => {
+        try {
+          out.set(v.cardId, await this.deliver(v));
+        } catch (err) {
+          out.set(v.cardId, err as Error);
+        }
+      }),
+    );
+    for (let i = 0; i < coins.length; i += TRANSFERS_PER_CALL) {
+      const chunk = coins.slice(i, i + TRANSFERS_PER_CALL);
+      try {
+        const owners = chunk.flatMap((v) => [
+          issuedOwner(v.creditCurrency!, v.merchantId),
+          walletOwner(v.creditCurrency!, v.merchantId, v.playerId),
+        ]);
+        const ids = await this.accountIdsFor(owners);
+        await this.accounts.request(TRANSFERS, {
+          inputs: chunk.map((v) => ({
+            id: v.activationId,
+            debitAccountId: ids.get(ownerKey(issuedOwner(v.creditCurrency!, v.merchantId))),
+            creditAccountId: ids.get(
+              ownerKey(walletOwner(v.creditCurrency!, v.merchantId, v.playerId)),
+            ),
+            amountMinor: v.creditAmount!.toString(),
+            currency: v.creditCurrency,
+            kind: TRANSFER_KIND,
+            reference: v.serialNumber,
+            pending: false,
+          })),
+        });
+        for (const v of chunk) out.set(v.cardId, { ref: v.activationId, entitlementId: null });
+      } catch (err) {
+        for (const v of chunk) out.set(v.cardId, err as Error);
+      }
+    }
+    await grants;
+    return out;
+  }
+
+  /** Ledger account ids by owner; the unknown ones opened or found in one call. */
+  private async accountIdsFor(owners: AccountOwner[]): Promise<Map<string, string>> {
+    const ids = new Map<string, string>();
+    const missing = new Map<string, AccountOwner>();
+    for (const o of owners) {
+      const key = ownerKey(o);
+      const id = this.accountIds.get(key);
+      if (id) ids.set(key, id);
+      else missing.set(key, o);
+    }
+    if (missing.size === 0) return ids;
+    const list = [...missing.entries()];
+    const vars = list.map((_, i) => `$a${i}: LedgerAccountInput!`).join(', ');
+    const fields = list.map((_, i) => `a${i}: _ledgerAccount(input: $a${i}) { id }`).join(' ');
+    const data = await this.accounts.request<Record<string, { id: string }>>(
+      `mutation (${vars}) { ${fields} }`,
+      Object.fromEntries(list.map(([, o], i) => [`a${i}`, o])),
+    );
+    if (this.accountIds.size > 200_000) this.accountIds.clear();
+    list.forEach(([key], i) => {
+      const id = data[`a${i}`]!.id;
+      this.accountIds.set(key, id);
+      ids.set(key, id);
+    });
+    return ids;
+  }
 
   async deliver(v: RedeemedValue): Promise<Delivered> {
     if (v.creditAmount !== null && v.creditCurrency)
@@ -111,7 +199,38 @@ export class Delivery {
   }
 }
 
+const issuedOwner = (currency: string, merchantId: string): AccountOwner => ({
+  kind: COINS_ISSUED,
+  currency,
+  merchantId,
+  playerId: null,
+});
+const walletOwner = (currency: string, merchantId: string, playerId: string): AccountOwner => ({
+  kind: PLAYER_WALLET,
+  currency,
+  merchantId,
+  playerId,
+});
+
 export const deliveryJobKey = (cardId: string) => `deliver:${cardId}`;
+
+/** Records many deliveries in one statement and drops their backing jobs. */
+export async function markDeliveredMany(
+  em: EntityManager,
+  delivered: readonly { cardId: string; ref: string }[],
+): Promise<void> {
+  if (delivered.length === 0) return;
+  await query(
+    em,
+    `with d as (
+       update scratch_cards.card c set delivered_at = now(), delivery_ref = x.ref
+         from unnest(?::uuid[], ?::text[]) as x(id, ref)
+        where c.id = x.id and c.delivered_at is null
+       returning c.id)
+     select count(j.*) from d, lateral "${jobSchemaName}".remove_job('deliver:' || d.id::text) j`,
+    [pgArray(delivered.map((d) => d.cardId)), pgArray(delivered.map((d) => d.ref))],
+  );
+}
 
 /** Records the delivery and drops the backing job (when it has not started; it would be a no-op anyway). */
 export async function markDelivered(

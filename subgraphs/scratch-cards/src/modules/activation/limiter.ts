@@ -8,6 +8,8 @@ import {
 import { rateLimited, type MikroORM } from '@coinslot/kernel';
 import { SCHEMA } from '../../database';
 
+type Knex = ReturnType<ReturnType<MikroORM['em']['getConnection']>['getKnex']>;
+
 export interface LimitRule {
   /** Failures allowed in any window of `windowSeconds` before the key is locked out. */
   maxFailures: number;
@@ -51,6 +53,7 @@ const TABLE = 'activation_limiter';
 export class FailureLimiter {
   private readonly counters: RateLimiterAbstract;
   private readonly lockouts: RateLimiterAbstract;
+  private readonly knex: Knex | null = null;
 
   constructor(
     store: LimiterStore,
@@ -65,6 +68,7 @@ export class FailureLimiter {
       this.lockouts = new RateLimiterRedis({ storeClient: store.client, ...lockoutOpts });
     } else {
       const knex = store.orm.em.getConnection().getKnex();
+      this.knex = knex;
       const pg = {
         storeClient: knex,
         storeType: 'knex',
@@ -91,18 +95,45 @@ export class FailureLimiter {
 
   /** Throws RATE_LIMITED (with retryAfterSeconds) when the player or the address is locked out. */
   async assertAllowed(keys: LimiterKeys): Promise<void> {
-    const list = [keys.player, ...(keys.address ? [keys.address] : [])];
-    const states = await Promise.all(list.map((k) => this.lockouts.get(k)));
-    let waitMs = 0;
-    for (const s of states) {
-      if (s && s.consumedPoints > 1) waitMs = Math.max(waitMs, s.msBeforeNext);
+    const [waitMs] = await this.lockedOutMany([keys]);
+    if (waitMs! > 0) throw lockedOut(waitMs!);
+  }
+
+  /**
+   * For each caller, how long it stays locked out (0 = allowed), read for all of them at once: one
+   * query on the PostgreSQL store (the table rate-limiter-flexible keeps: key, points, expire in
+   * epoch ms), parallel reads on Redis.
+   */
+  async lockedOutMany(callers: readonly LimiterKeys[]): Promise<number[]> {
+    const keysOf = (k: LimiterKeys) => [k.player, ...(k.address ? [k.address] : [])];
+    const unique = [...new Set(callers.flatMap(keysOf))];
+    const waits = new Map<string, number>();
+    if (this.knex) {
+      const now = Date.now();
+      const rows = await this.knex
+        .withSchema(SCHEMA)
+        .select('key', 'points', 'expire')
+        .from(TABLE)
+        .whereIn(
+          'key',
+          unique.map((k) => this.lockouts.getKey(k)),
+        )
+        .andWhere((w) => w.where('expire', '>', now).orWhereNull('expire'));
+      for (const r of rows as { key: string; points: number; expire: string | null }[]) {
+        if (r.points > 1)
+          waits.set(
+            this.lockouts.parseKey(r.key),
+            r.expire === null ? this.options.lockoutSeconds * 1000 : Number(r.expire) - now,
+          );
+      }
+    } else {
+      const states = await Promise.all(unique.map((k) => this.lockouts.get(k)));
+      unique.forEach((k, i) => {
+        const s = states[i];
+        if (s && s.consumedPoints > 1) waits.set(k, s.msBeforeNext);
+      });
     }
-    if (waitMs > 0) {
-      throw rateLimited(
-        'Too many failed activation attempts. Wait before trying again, and check the code on the card.',
-        Math.max(1, Math.ceil(waitMs / 1000)),
-      );
-    }
+    return callers.map((c) => Math.max(0, ...keysOf(c).map((k) => waits.get(k) ?? 0)));
   }
 
   /** Records one failure for both keys; locks out a key whose sliding-window count reaches its limit. */
@@ -135,5 +166,11 @@ export class FailureLimiter {
     await this.lockouts.delete(key);
   }
 }
+
+export const lockedOut = (waitMs: number) =>
+  rateLimited(
+    'Too many failed activation attempts. Wait before trying again, and check the code on the card.',
+    Math.max(1, Math.ceil(waitMs / 1000)),
+  );
 
 export type { RateLimiterRes };
