@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   DEFAULT_PORTS,
+  SHUTDOWN_GRACE_MS,
   SUBGRAPH_NAMES,
   portEnvName,
   startEmbeddedPostgres,
@@ -112,10 +113,17 @@ async function waitSimulators(
   throw new Error(`the simulators were not ready within ${timeoutMs / 1000} s`);
 }
 
+/**
+ * A service given SIGTERM lets its requests in flight finish for up to SHUTDOWN_GRACE_MS, then
+ * stops its job runner (which waits for the job at hand) and its database pool: SIGKILL only
+ * well after that.
+ */
+const STOP_TIMEOUT_MS = SHUTDOWN_GRACE_MS + 10_000;
+
 function stopChild(child: ChildProcess | undefined): Promise<void> {
   return new Promise<void>((resolve) => {
     if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
-    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const kill = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
     child.once('exit', () => {
       clearTimeout(kill);
       resolve();
@@ -154,6 +162,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log('\nStopping…');
+    // The gateway first, so the client requests it is executing finish against running
+    // subgraphs; then the subgraphs (which call each other) together.
+    await stopChild(children.get('gateway'));
     await Promise.all([...children.values()].map((child) => stopChild(child)));
     // The simulators after the services (whose adapters are connected to them), PostgreSQL last.
     await stopChild(simulators);

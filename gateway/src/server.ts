@@ -31,6 +31,8 @@ import {
   INTERNAL_CONTEXT_HEADER,
   InternalContextSigner,
   MAX_BODY_BYTES,
+  SHUTDOWN_GRACE_MS,
+  ShutdownDrain,
   bodyErrorHandler,
   createLogger,
   healthRoutes,
@@ -64,6 +66,8 @@ export interface GatewayOptions {
   trustProxy?: string | boolean;
   /** Pages served beside the API (the cash desk comes with billing). */
   routes?: (app: express.Express) => void;
+  /** How long close() lets requests in flight finish before cutting them (SHUTDOWN_GRACE_MS). */
+  shutdownGraceMs?: number;
 }
 
 export interface GatewayHandle {
@@ -133,6 +137,10 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
   // Behind a load balancer, set TRUST_PROXY (e.g. "loopback, 10.0.0.0/8") so req.ip is the client's.
   app.set('trust proxy', options.trustProxy ?? false);
   const httpServer = http.createServer(app);
+  // Same shutdown as a subgraph's (createSubgraphServer): not ready at once, requests being
+  // executed finish (a client that hung up included), the rest is cut with one warning.
+  const graceMs = options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS;
+  const drain = new ShutdownDrain('gateway', log, graceMs);
 
   const authPlugin: ApolloServerPlugin<GatewayContext> = {
     async requestDidStart() {
@@ -168,7 +176,7 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
       maxDirectivesRule({ n: 20, ...reject }),
     ],
     plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: graceMs }),
       ApolloServerPluginUsageReportingDisabled(),
       ApolloServerPluginSchemaReportingDisabled(),
       ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
@@ -185,7 +193,10 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
     ],
     formatError(formatted, error) {
       const pub = toPublicError(formatted as never);
-      if (pub.extensions.code === ErrorCode.INTERNAL) log.error({ err: error }, 'internal error');
+      if (pub.extensions.code === ErrorCode.INTERNAL) {
+        if (drain.cut) log.debug({ err: error }, 'request cut by shutdown');
+        else log.error({ err: error }, 'internal error');
+      }
       return pub as never;
     },
   });
@@ -200,7 +211,8 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
     return res.body.singleResult as never;
   };
 
-  healthRoutes(app, async () => true);
+  healthRoutes(app, async () => !drain.closing);
+  app.use(drain.admit());
   // Single-use download links minted by a subgraph (scratch-card printing exports) are served
   // through the gateway, the only public address; the token in the path is the authorisation.
   app.get('/exports/scratch-cards/:token', async (req, res) => {
@@ -235,19 +247,24 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
   app.use(
     '/graphql',
     express.json({ limit: MAX_BODY_BYTES }),
-    expressMiddleware(apollo, {
-      context: async ({ req }) => {
-        if (req.headers[INTERNAL_CONTEXT_HEADER] !== undefined) {
-          throw new AppError(
-            ErrorCode.FORBIDDEN,
-            `The ${INTERNAL_CONTEXT_HEADER} header is internal and not accepted from clients.`,
-            {},
-            403,
-          );
-        }
-        return { principal: await auth.authenticate(req.headers.authorization), clientIp: req.ip };
-      },
-    }),
+    drain.track(
+      expressMiddleware(apollo, {
+        context: async ({ req }) => {
+          if (req.headers[INTERNAL_CONTEXT_HEADER] !== undefined) {
+            throw new AppError(
+              ErrorCode.FORBIDDEN,
+              `The ${INTERNAL_CONTEXT_HEADER} header is internal and not accepted from clients.`,
+              {},
+              403,
+            );
+          }
+          return {
+            principal: await auth.authenticate(req.headers.authorization),
+            clientIp: req.ip,
+          };
+        },
+      }),
+    ),
   );
   app.use(bodyErrorHandler);
 
@@ -273,7 +290,7 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
   disposeWs = ws.dispose;
 
   let baseUrl = '';
-  let closed = false;
+  let closed: Promise<void> | undefined;
   return {
     httpServer,
     async listen(port, host = '127.0.0.1') {
@@ -281,13 +298,14 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
       return baseUrl;
     },
     url: () => baseUrl,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await apollo.stop();
-      if (httpServer.listening) await new Promise<void>((r) => httpServer.close(() => r()));
-      await options.bus.close();
-      fetcher.destroy();
+    close() {
+      closed ??= (async () => {
+        await Promise.all([drain.drain(), apollo.stop()]);
+        if (httpServer.listening) await new Promise<void>((r) => httpServer.close(() => r()));
+        await options.bus.close();
+        fetcher.destroy();
+      })();
+      return closed;
     },
   };
 }

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { SHUTDOWN_GRACE_MS } from '@coinslot/kernel';
 
 const ROOT = path.join(__dirname, '..', '..');
 const ENTRY = 'subgraphs/billing/src/main.ts';
@@ -92,11 +93,11 @@ export class BillingProcess {
     await this.exit;
   }
 
-  /** SIGTERM (graceful close), SIGKILL after 10 s. */
+  /** SIGTERM (graceful close), SIGKILL if it has not exited well after the grace period. */
   async stop(): Promise<void> {
     if (!this.running) return;
     const child = this.child!;
-    const force = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const force = setTimeout(() => child.kill('SIGKILL'), SHUTDOWN_GRACE_MS + 10_000);
     child.kill('SIGTERM');
     await this.exit;
     clearTimeout(force);

@@ -14,6 +14,7 @@ export * from './embedded';
 export * from './federation';
 export * from './audit';
 export * from './request-context';
+export * from './drain';
 export * from './server';
 export * from './keys';
 export * from './jobs';

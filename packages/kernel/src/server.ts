@@ -10,6 +10,7 @@ import type { GraphQLSchema } from 'graphql';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { INTERNAL_CONTEXT_HEADER, readInternalContext } from './context';
+import { SHUTDOWN_GRACE_MS, ShutdownDrain } from './drain';
 import { toPublicError } from './errors';
 import type { RequestContext } from './request-context';
 
@@ -88,19 +89,27 @@ export interface SubgraphServerOptions {
   /** Routes outside GraphQL (carrier callbacks, exports), mounted before /graphql. */
   routes?: (app: Express) => void;
   plugins?: ApolloServerPlugin<RequestContext>[];
+  /** Stops what the service runs beside requests (job runner, clients); before the database closes. */
   onClose?: () => Promise<void>;
+  /** How long close() lets requests in flight finish before cutting them (SHUTDOWN_GRACE_MS). */
+  shutdownGraceMs?: number;
 }
 
 /**
  * Builds a subgraph service: /graphql accepting only gateway-signed contexts, /healthz,
  * /readyz, errors masked, graceful drain. No side effects until listen().
+ *
+ * close(): not ready and refusing new requests at once; the requests being executed finish
+ * (even if their caller hung up), up to the grace period; then onClose (job runner), then the
+ * database. Requests still running after the grace period are cut with one warning.
  */
 export async function createSubgraphServer(options: SubgraphServerOptions): Promise<ServiceHandle> {
   const { orm, logger } = options;
   const app = express();
   app.disable('x-powered-by');
   const httpServer = http.createServer(app);
-  let closing = false;
+  const graceMs = options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS;
+  const drain = new ShutdownDrain(options.name, logger, graceMs);
 
   const apollo = new ApolloServer<RequestContext>({
     schema: options.schema,
@@ -110,48 +119,56 @@ export async function createSubgraphServer(options: SubgraphServerOptions): Prom
     stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: false,
     plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: graceMs }),
       ApolloServerPluginInlineTraceDisabled(),
       ApolloServerPluginLandingPageDisabled(),
       ...(options.plugins ?? []),
     ],
     formatError(formatted, error) {
       const pub = toPublicError(formatted as never);
-      if (pub.extensions.code === 'INTERNAL') logger.error({ err: error }, 'internal error');
+      if (pub.extensions.code === 'INTERNAL') {
+        // Past the grace period the database closes under the requests cut: counted once.
+        if (drain.cut) logger.debug({ err: error }, 'request cut by shutdown');
+        else logger.error({ err: error }, 'internal error');
+      }
       return pub as never;
     },
   });
   await apollo.start();
 
   healthRoutes(app, async () => {
-    if (closing) return false;
+    if (drain.closing) return false;
     await orm.em.getConnection().execute('select 1');
     return true;
   });
+  app.use(drain.admit());
   options.routes?.(app);
   app.use(
     '/graphql',
     express.json({ limit: MAX_BODY_BYTES }),
-    expressMiddleware(apollo, {
-      context: async ({ req }) => {
-        const header = req.headers[INTERNAL_CONTEXT_HEADER];
-        const { principal, meta } = await readInternalContext(
-          Array.isArray(header) ? header[0] : header,
-          options.secret,
-        );
-        return {
-          principal,
-          clientIp: meta.clientIp ?? null,
-          em: orm.em.fork(),
-          log: logger,
-          loaders: new Map(),
-        };
-      },
-    }),
+    drain.track(
+      expressMiddleware(apollo, {
+        context: async ({ req }) => {
+          const header = req.headers[INTERNAL_CONTEXT_HEADER];
+          const { principal, meta } = await readInternalContext(
+            Array.isArray(header) ? header[0] : header,
+            options.secret,
+          );
+          return {
+            principal,
+            clientIp: meta.clientIp ?? null,
+            em: orm.em.fork(),
+            log: logger,
+            loaders: new Map(),
+          };
+        },
+      }),
+    ),
   );
   app.use(bodyErrorHandler);
 
   let baseUrl = '';
+  let closed: Promise<void> | undefined;
   return {
     app,
     httpServer,
@@ -160,20 +177,24 @@ export async function createSubgraphServer(options: SubgraphServerOptions): Prom
       return baseUrl;
     },
     url: () => baseUrl,
-    async close() {
-      if (closing) return;
-      closing = true;
-      await apollo.stop();
-      if (httpServer.listening) await new Promise<void>((r) => httpServer.close(() => r()));
-      await options.onClose?.();
-      await orm.close(true);
+    close() {
+      closed ??= (async () => {
+        // drain() refuses new requests before its first await; Apollo's drain plugin stops the
+        // listener and closes idle connections, and waits (as long) for busy ones.
+        await Promise.all([drain.drain(), apollo.stop()]);
+        if (httpServer.listening) await new Promise<void>((r) => httpServer.close(() => r()));
+        await options.onClose?.();
+        await orm.close(true);
+      })();
+      return closed;
     },
   };
 }
 
 /**
- * For main.ts: stop cleanly on SIGINT/SIGTERM (drain, close the database), exit non-zero on
- * a failed start.
+ * For main.ts: stop cleanly on SIGINT/SIGTERM (close(): refuse new requests, let those in flight
+ * finish for up to SHUTDOWN_GRACE_MS, stop the job runner, then close the database), exit
+ * non-zero on a failed start.
  */
 export function runUntilSignal(
   name: string,
