@@ -161,6 +161,48 @@ describe('scratch cards: activation rules, abuse protection, virtual cards, serv
     });
   });
 
+  it('delivers the coins of a card redeemed just before a crash, once, through the sweep', async () => {
+    const b = await batch(coins(2));
+    const wallet = async () => {
+      const r = await stack.call(
+        `query ($id: ID!) { player(id: $id) { wallets { currency balance { amountMinor } } } }`,
+        { id: players[3] },
+        stack.demo.portalApiKey,
+      );
+      return BigInt(
+        r.data!.player.wallets.find((w: { currency: string }) => w.currency === 'GEMS')?.balance
+          .amountMinor ?? '0',
+      );
+    };
+    const before = await wallet();
+    // What the database holds when the process dies right after the redemption committed.
+    const [card] = await withOrm(stack.databaseUrl, (orm) =>
+      query<{ id: string }>(
+        orm.em.fork(),
+        `update scratch_cards.card set status = 'REDEEMED', activation_id = ?, redeemed_by = ?,
+                redeemed_at = now() - interval '5 minutes'
+          where batch_id = ? and running = (select min(running) from scratch_cards.card where batch_id = ?)
+          returning id`,
+        [newId(), players[3], b.id, b.id],
+      ),
+    );
+    expect(await wallet()).toBe(before);
+    const first = await withFakeBilling.runtime.deliverPending(60);
+    expect(first.delivered).toBeGreaterThanOrEqual(1);
+    await withFakeBilling.runtime.deliverPending(60);
+    expect(await wallet()).toBe(before + 10n);
+    const [row] = await withOrm(stack.databaseUrl, (orm) =>
+      query<{ delivered: boolean; transfers: number }>(
+        orm.em.fork(),
+        `select c.delivered_at is not null as delivered,
+                (select count(*)::int from accounts.transfer t where t.id = c.activation_id) as transfers
+           from scratch_cards.card c where c.id = ?`,
+        [card!.id],
+      ),
+    );
+    expect(row).toEqual({ delivered: true, transfers: 1 });
+  });
+
   it('gives expired, voided and used cards distinct errors', async () => {
     const b = await batch(coins(4));
     await withOrm(stack.databaseUrl, (orm) =>
@@ -355,7 +397,7 @@ describe('scratch cards: activation rules, abuse protection, virtual cards, serv
       },
     ]);
 
-    // Billing down: the card is redeemed, the value is queued (job keyed by the card), nothing is lost.
+    // Billing down: the card is redeemed and owes its value (the card is the outbox), nothing is lost.
     billing.state.failing = true;
     const queued = await activate(player(1), b.cards[1]!.code, '198.51.100.9', url);
     expect(queued.data!.activateScratchCard).toMatchObject({
@@ -364,19 +406,17 @@ describe('scratch cards: activation rules, abuse protection, virtual cards, serv
       delivered: false,
     });
     const cardId = queued.data!.activateScratchCard.card.id as string;
-    const jobs = await withOrm(stack.databaseUrl, (orm) =>
-      query<{ key: string; task: string }>(
-        orm.em.fork(),
-        `select j.key, t.identifier as task from scratch_cards_jobs._private_jobs j join scratch_cards_jobs._private_tasks t on t.id = j.task_id where j.key = ?`,
-        [`deliver:${cardId}`],
-      ),
-    );
-    expect(jobs).toEqual([{ key: `deliver:${cardId}`, task: 'deliver_card' }]);
-    await expect(withFakeBilling.runtime.deliverCard(cardId)).rejects.toThrow();
+    // The sweep (every minute) finds it; while billing is down it stays owed.
+    expect(await withFakeBilling.runtime.deliverPending(0)).toEqual({ delivered: 0, failed: 1 });
     billing.state.failing = false;
-    // What the job runs on its next attempt; running it twice grants once.
-    await withFakeBilling.runtime.deliverCard(cardId);
-    await withFakeBilling.runtime.deliverCard(cardId);
+    // A card younger than the retry delay is left to its own inline attempt.
+    expect(await withFakeBilling.runtime.deliverPending(3600)).toEqual({
+      delivered: 0,
+      failed: 0,
+    });
+    // Next sweep: delivered once; sweeping again grants nothing more.
+    expect(await withFakeBilling.runtime.deliverPending(0)).toEqual({ delivered: 1, failed: 0 });
+    expect(await withFakeBilling.runtime.deliverPending(0)).toEqual({ delivered: 0, failed: 0 });
     expect(billing.grants).toHaveLength(2);
     const [card] = await withOrm(stack.databaseUrl, (orm) =>
       query<{ delivered_at: unknown; delivery_ref: string }>(

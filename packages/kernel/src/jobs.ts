@@ -53,6 +53,11 @@ export interface JobRunnerOptions {
   deadLockSweepMs?: number;
   /** A lock younger than this is never taken as dead (covers a runner's first instants). Default 5 s. */
   deadLockGraceMs?: number;
+  /**
+   * Recurring tasks in graphile-worker's crontab format (e.g. `* * * * * sweep`): each fires once
+   * per schedule across every runner of the subgraph.
+   */
+  crontab?: string;
 }
 
 /**
@@ -87,6 +92,7 @@ export async function startJobRunner(options: JobRunnerOptions): Promise<Runner>
       connectionString: options.connectionString,
       schema,
       taskList: options.tasks,
+      ...(options.crontab ? { crontab: options.crontab } : {}),
       concurrency: options.concurrency ?? 4,
       pollInterval: options.pollInterval ?? 1000,
       noHandleSignals: true,

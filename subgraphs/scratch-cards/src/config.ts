@@ -52,7 +52,10 @@ export const configSchema = subgraphConfigSchema('scratch-cards')
       .default(DEFAULT_CHUNK_SIZE),
     MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(50_000_000).default(10_000_000),
     JOB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
-    /** Delay of the delivery job that backs up the inline delivery of an activation. */
+    /**
+     * A redeemed card whose value was not delivered this long after activation is delivered by the
+     * next sweep (every minute).
+     */
     DELIVERY_RETRY_DELAY_SECONDS: seconds(30, 3_600),
     /**
      * Activations are redeemed and delivered in batches (one statement, one ledger call for all the

@@ -7,7 +7,7 @@ import { Clients } from './clients';
 import { SCHEMA } from './database';
 import { CodecCache } from './modules/format/format.service';
 import { FailureLimiter } from './modules/activation/limiter';
-import { Delivery, markDelivered } from './modules/activation/delivery';
+import { Delivery, markDelivered, markDeliveredMany } from './modules/activation/delivery';
 import { ActivationService } from './modules/activation/activation.service';
 import { VirtualCardService } from './modules/virtual/virtual.service';
 import { generateBatch, type GenerationDeps } from './modules/batch/generation';
@@ -66,7 +66,6 @@ export class ScratchCardsRuntime {
       clients: this.clients,
       delivery: this.delivery,
       log,
-      deliveryRetryDelaySeconds: config.DELIVERY_RETRY_DELAY_SECONDS,
     });
     this.virtual = new VirtualCardService(this.vault);
   }
@@ -82,7 +81,71 @@ export class ScratchCardsRuntime {
     };
   }
 
-  /** The delivery job: a redeemed card not yet delivered gets its value (idempotent). */
+  /**
+   * The delivery sweep (every minute, and on demand): every card redeemed more than
+   * `olderThanSeconds` ago whose value was not delivered (the ledger or billing was down, or the
+   * process died between redemption and delivery) gets it now, in batches. Idempotent: a card's
+   * transfer is keyed by its activation id and its grant by the same key, so a card delivered
+   * meanwhile moves nothing twice. A card that fails again waits for the next sweep.
+   */
+  async deliverPending(
+    olderThanSeconds = this.config.DELIVERY_RETRY_DELAY_SECONDS,
+  ): Promise<{ delivered: number; failed: number }> {
+    const em = this.orm.em.fork();
+    let delivered = 0;
+    let failed = 0;
+    let after: [string, string] = ['-infinity', '00000000-0000-0000-0000-000000000000'];
+    for (;;) {
+      const rows = await query<
+        CardRow &
+          Pick<BatchRow, 'credit_amount' | 'credit_currency' | 'service_id' | 'access_days'> & {
+            redeemed_at_text: string;
+          }
+      >(
+        em,
+        `select c.*, c.redeemed_at::text as redeemed_at_text,
+                b.credit_amount, b.credit_currency, b.service_id, b.access_days
+           from scratch_cards.card c join scratch_cards.batch b on b.id = c.batch_id
+          where c.status = 'REDEEMED' and c.delivered_at is null
+            and c.redeemed_at < now() - ?::interval
+            and (c.redeemed_at, c.id) > (?::timestamptz, ?::uuid)
+          order by c.redeemed_at, c.id
+          limit 500`,
+        [`${olderThanSeconds} seconds`, ...after],
+      );
+      if (rows.length === 0) break;
+      const values = rows.map((row) => ({
+        cardId: row.id,
+        activationId: row.activation_id!,
+        serialNumber: row.serial_number,
+        merchantId: row.merchant_id,
+        playerId: row.redeemed_by!,
+        creditAmount: row.credit_amount !== null ? BigInt(row.credit_amount) : null,
+        creditCurrency: row.credit_currency,
+        serviceId: row.service_id,
+        accessDays: row.access_days,
+      }));
+      const out = await this.delivery.deliverMany(values);
+      const done: { cardId: string; ref: string }[] = [];
+      for (const v of values) {
+        const d = out.get(v.cardId);
+        if (d && !(d instanceof Error)) done.push({ cardId: v.cardId, ref: d.ref });
+        else {
+          failed += 1;
+          this.log.warn({ err: d, cardId: v.cardId }, 'scratch-card delivery failed again');
+        }
+      }
+      await markDeliveredMany(em, done);
+      delivered += done.length;
+      const last = rows[rows.length - 1]!;
+      after = [last.redeemed_at_text, last.id];
+    }
+    if (delivered > 0 || failed > 0)
+      this.log.info({ delivered, failed }, 'scratch-card delivery sweep');
+    return { delivered, failed };
+  }
+
+  /** Delivery jobs of one card, queued by earlier versions: a redeemed card not yet delivered gets its value. */
   async deliverCard(cardId: string): Promise<void> {
     const em = this.orm.em.fork();
     const [row] = await query<
@@ -105,7 +168,7 @@ export class ScratchCardsRuntime {
       serviceId: row.service_id,
       accessDays: row.access_days,
     });
-    await markDelivered(em, row.id, delivered.ref, false);
+    await markDelivered(em, row.id, delivered.ref);
     this.log.info({ cardId }, 'scratch-card value delivered by the retry job');
   }
 
@@ -116,6 +179,7 @@ export class ScratchCardsRuntime {
       subgraphSchema: SCHEMA,
       concurrency: this.config.JOB_CONCURRENCY,
       log: this.log,
+      crontab: '* * * * * deliver_pending_cards',
       tasks: {
         generate_batch: async (payload) => {
           const { batchId } = payload as { batchId: string };
@@ -124,6 +188,9 @@ export class ScratchCardsRuntime {
         },
         deliver_card: async (payload) => {
           await this.deliverCard((payload as { cardId: string }).cardId);
+        },
+        deliver_pending_cards: async () => {
+          await this.deliverPending();
         },
         expire_batch: async (payload) => {
           const n = await batches.expire(

@@ -16,7 +16,6 @@ import {
 import DataLoader from 'dataloader';
 import type { Logger } from 'pino';
 import type { CodeHasher } from '../../codes/crypto';
-import { jobSchemaName } from '../../database';
 import { asDate, isExpired, type BatchRow, type CardRow, type Ts } from '../../rows';
 import type { Clients } from '../../clients';
 import type { CodecCache } from '../format/format.service';
@@ -35,7 +34,6 @@ export interface ActivationDeps {
   clients: Clients;
   delivery: Delivery;
   log: Logger;
-  deliveryRetryDelaySeconds: number;
 }
 
 export interface ActivationResult {
@@ -54,7 +52,6 @@ const invalidCode = () =>
   );
 
 interface RedeemedRow extends CardRow {
-  jobs: number;
   actor_kind: string;
   actor_id: string;
   credit_amount: string | null;
@@ -104,8 +101,10 @@ class BatchGate {
  * Activation, in the order that protects the codes: who may act for the player; the check
  * character (a typo never reaches the database); then, batched with the activations arriving at
  * the same time: the lockouts; one HMAC lookup that also redeems (ACTIVE → REDEEMED by a
- * conditional UPDATE, so one code wins exactly once); the delivery jobs (one per card, keyed by
- * it) and the audit rows in the same statement; then the deliveries, as one ledger call.
+ * conditional UPDATE, so one code wins exactly once) and appends the audit rows; then the
+ * deliveries, as one ledger call. The redeemed card is its own outbox: until `delivered_at` is
+ * set it owes its value, and the `deliver_pending_cards` sweep delivers what a failure or a crash
+ * between the two steps left (idempotently: the ledger transfer is keyed by the activation id).
  */
 export class ActivationService {
   private readonly gate: BatchGate;
@@ -200,21 +199,13 @@ export class ActivationService {
                   and (not c.for_sale or c.sold_to_payment_id is not null)
                returning c.*, b.credit_amount, b.credit_currency, b.service_id, b.access_days,
                          b.expires_at, q.actor_kind, q.actor_id),
-             job as (
-               select count(*)::int as n
-                 from (select 1 from r limit 1) any_row,
-                      lateral "${jobSchemaName}".add_jobs((
-                        select array_agg(row('deliver_card', json_build_object('cardId', r.id), null,
-                                             now() + ?::interval, 50, 'deliver:' || r.id::text, null, null
-                                            )::"${jobSchemaName}".job_spec)
-                          from r))),
              audit as (
                insert into scratch_cards.audit_log (actor_kind, actor_id, action, target_type, target_id, outcome, details)
                select r.actor_kind, r.actor_id, 'card.activate', 'ScratchCard', r.id::text, 'succeeded',
                       jsonb_build_object('playerId', r.redeemed_by, 'serialNumber', r.serial_number,
                                          'activationId', r.activation_id)
                  from r)
-             select r.*, (select n from job) as jobs from r`,
+             select r.* from r`,
             [
               pgArray(taking.map((i) => attempts[i]!.hash.toString('hex'))),
               pgArray(taking.map((i) => attempts[i]!.merchantId)),
@@ -222,7 +213,6 @@ export class ActivationService {
               pgArray(taking.map((i) => attempts[i]!.playerId)),
               pgArray(taking.map((i) => attempts[i]!.actor.kind)),
               pgArray(taking.map((i) => attempts[i]!.actor.id ?? '')),
-              `${deps.deliveryRetryDelaySeconds} seconds`,
             ],
           );
     const byActivation = new Map(redeemed.map((r) => [r.activation_id!, r]));

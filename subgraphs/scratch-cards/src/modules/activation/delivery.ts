@@ -1,5 +1,4 @@
 import { pgArray, query, type EntityManager, type InternalClient } from '@coinslot/kernel';
-import { jobSchemaName } from '../../database';
 
 /** What a redeemed card owes its player. */
 export interface RedeemedValue {
@@ -212,9 +211,7 @@ const walletOwner = (currency: string, merchantId: string, playerId: string): Ac
   playerId,
 });
 
-export const deliveryJobKey = (cardId: string) => `deliver:${cardId}`;
-
-/** Records many deliveries in one statement and drops their backing jobs. */
+/** Records many deliveries in one statement. */
 export async function markDeliveredMany(
   em: EntityManager,
   delivered: readonly { cardId: string; ref: string }[],
@@ -222,35 +219,14 @@ export async function markDeliveredMany(
   if (delivered.length === 0) return;
   await query(
     em,
-    `with d as (
-       update scratch_cards.card c set delivered_at = now(), delivery_ref = x.ref
-         from unnest(?::uuid[], ?::text[]) as x(id, ref)
-        where c.id = x.id and c.delivered_at is null
-       returning c.id)
-     select count(j.*) from d, lateral "${jobSchemaName}".remove_job('deliver:' || d.id::text) j`,
+    `update scratch_cards.card c set delivered_at = now(), delivery_ref = x.ref
+       from unnest(?::uuid[], ?::text[]) as x(id, ref)
+      where c.id = x.id and c.delivered_at is null`,
     [pgArray(delivered.map((d) => d.cardId)), pgArray(delivered.map((d) => d.ref))],
   );
 }
 
-/** Records the delivery and drops the backing job (when it has not started; it would be a no-op anyway). */
-export async function markDelivered(
-  em: EntityManager,
-  cardId: string,
-  ref: string,
-  removeJob: boolean,
-): Promise<void> {
-  if (removeJob) {
-    await query(
-      em,
-      `with d as (update scratch_cards.card set delivered_at = now(), delivery_ref = ? where id = ? and delivered_at is null returning 1)
-       select 1 from "${jobSchemaName}".remove_job(?::text)`,
-      [ref, cardId, deliveryJobKey(cardId)],
-    );
-  } else {
-    await query(
-      em,
-      `update scratch_cards.card set delivered_at = now(), delivery_ref = ? where id = ? and delivered_at is null`,
-      [ref, cardId],
-    );
-  }
+/** Records one delivery (the per-card jobs queued by earlier versions). */
+export async function markDelivered(em: EntityManager, cardId: string, ref: string): Promise<void> {
+  await markDeliveredMany(em, [{ cardId, ref }]);
 }
