@@ -216,7 +216,11 @@ async function main(): Promise<void> {
         ? pidOf(stack.pid, process.env.BENCH_PROFILE)
         : undefined;
       let r: LoadResult | undefined;
-      if (profiled !== undefined && options.target === 'gateway') {
+      if (
+        profiled !== undefined &&
+        options.target === 'gateway' &&
+        options.name === 'ActivateScratchCard'
+      ) {
         const profile = await profileDuring(profiled, async () => {
           r = await drive(options);
         });
@@ -253,6 +257,27 @@ async function main(): Promise<void> {
       url: `http://127.0.0.1:${stack.ports.scratch_cards}/graphql`,
       headers: signed,
       body,
+      connections: CONNECTIONS,
+      seconds: SECONDS,
+    });
+    // The ceiling of any one-hop operation here: a one-row read through the gateway (the same
+    // portal key, the same 2 cores) and straight to its subgraph. An activation does more.
+    const floor = () => JSON.stringify({ query: '{ myMerchant { id } }' });
+    await measured({
+      name: 'floor: `{ myMerchant { id } }`',
+      target: 'gateway',
+      url: gw,
+      headers: portal,
+      body: floor,
+      connections: CONNECTIONS,
+      seconds: SECONDS,
+    });
+    await measured({
+      name: 'floor: `{ myMerchant { id } }`',
+      target: 'accounts (direct)',
+      url: `http://127.0.0.1:${stack.ports.accounts}/graphql`,
+      headers: signed,
+      body: floor,
       connections: CONNECTIONS,
       seconds: SECONDS,
     });

@@ -7,7 +7,7 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { GraphQLSchema } from 'graphql';
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { INTERNAL_CONTEXT_HEADER, readInternalContext } from './context';
 import { SHUTDOWN_GRACE_MS, ShutdownDrain } from './drain';
@@ -154,10 +154,14 @@ export async function createSubgraphServer(options: SubgraphServerOptions): Prom
             Array.isArray(header) ? header[0] : header,
             options.secret,
           );
+          // The request's own entity manager, made on first use: many requests never touch it.
+          let em: EntityManager | undefined;
           return {
             principal,
             clientIp: meta.clientIp ?? null,
-            em: orm.em.fork(),
+            get em() {
+              return (em ??= orm.em.fork());
+            },
             log: logger,
             loaders: new Map(),
           };

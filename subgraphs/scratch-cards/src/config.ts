@@ -62,7 +62,7 @@ export const configSchema = subgraphConfigSchema('scratch-cards')
      * activations waiting): at most this many batches run at once, and the next one collects what
      * arrives meanwhile. An activation arriving when fewer run starts at once (no added wait).
      */
-    ACTIVATION_BATCH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+    ACTIVATION_BATCH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     ACTIVATION_BATCH_MAX: z.coerce.number().int().min(1).max(1_000).default(200),
   })
   .superRefine((c, ctx) => {

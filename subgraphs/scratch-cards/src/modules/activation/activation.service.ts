@@ -143,7 +143,7 @@ export class ActivationService {
       throw forbidden("Activating a card needs the portal's API key or the player's own token.");
     }
     const keys = FailureLimiter.keys(playerId, ctx.clientIp, p.kind);
-    const code = await this.wellFormed(ctx.em, merchantId, input.activationCode);
+    const code = await this.wellFormed(() => ctx.em, merchantId, input.activationCode);
     if (!code) {
       // A locked-out caller is told so before anything else, mistyped code or not.
       await deps.limiter.assertAllowed(keys);
@@ -284,13 +284,13 @@ export class ActivationService {
 
   /** The normalised code when it is well formed for one of the merchant's code shapes. */
   private async wellFormed(
-    em: EntityManager,
+    emOf: () => EntityManager,
     merchantId: string,
     raw: string,
   ): Promise<string | null> {
     if (raw.length > 100) return null;
     for (const fresh of [false, true]) {
-      const codecs = await this.deps.codecs.forMerchant(em, merchantId, fresh);
+      const codecs = await this.deps.codecs.forMerchant(emOf, merchantId, fresh);
       for (const c of codecs) {
         const code = c.normalise(raw);
         if (c.isWellFormed(code)) return code;

@@ -101,11 +101,16 @@ export class CodecCache {
     return c;
   }
 
-  async forMerchant(em: EntityManager, merchantId: string, fresh = false): Promise<CodeCodec[]> {
+  /** `emOf` is called only on a cache miss (most calls never need the database). */
+  async forMerchant(
+    emOf: () => EntityManager,
+    merchantId: string,
+    fresh = false,
+  ): Promise<CodeCodec[]> {
     const hit = this.byMerchant.get(merchantId);
     if (hit && !fresh && Date.now() - hit.at < this.ttlMs) return hit.codecs;
     const rows = await query<{ alphabet: string; code_length: number; group_size: number }>(
-      em,
+      emOf(),
       `select distinct alphabet, code_length, group_size from scratch_cards.batch where merchant_id = ?`,
       [merchantId],
     );
