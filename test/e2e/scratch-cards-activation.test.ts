@@ -179,10 +179,13 @@ describe('scratch cards: activation rules, abuse protection, virtual cards, serv
     const [card] = await withOrm(stack.databaseUrl, (orm) =>
       query<{ id: string }>(
         orm.em.fork(),
-        `update scratch_cards.card set status = 'REDEEMED', activation_id = ?, redeemed_by = ?,
-                redeemed_at = now() - interval '5 minutes'
-          where batch_id = ? and running = (select min(running) from scratch_cards.card where batch_id = ?)
-          returning id`,
+        `with c as (
+           update scratch_cards.card set status = 'REDEEMED', activation_id = ?, redeemed_by = ?,
+                  redeemed_at = now() - interval '5 minutes'
+            where batch_id = ? and running = (select min(running) from scratch_cards.card where batch_id = ?)
+            returning id, redeemed_at)
+         insert into scratch_cards.card_delivery_due (card_id, due_since)
+         select id, redeemed_at from c returning card_id as id`,
         [newId(), players[3], b.id, b.id],
       ),
     );
@@ -192,15 +195,16 @@ describe('scratch cards: activation rules, abuse protection, virtual cards, serv
     await withFakeBilling.runtime.deliverPending(60);
     expect(await wallet()).toBe(before + 10n);
     const [row] = await withOrm(stack.databaseUrl, (orm) =>
-      query<{ delivered: boolean; transfers: number }>(
+      query<{ delivered: boolean; transfers: number; due: number }>(
         orm.em.fork(),
         `select c.delivered_at is not null as delivered,
-                (select count(*)::int from accounts.transfer t where t.id = c.activation_id) as transfers
+                (select count(*)::int from accounts.transfer t where t.id = c.activation_id) as transfers,
+                (select count(*)::int from scratch_cards.card_delivery_due d where d.card_id = c.id) as due
            from scratch_cards.card c where c.id = ?`,
         [card!.id],
       ),
     );
-    expect(row).toEqual({ delivered: true, transfers: 1 });
+    expect(row).toEqual({ delivered: true, transfers: 1, due: 0 });
   });
 
   it('gives expired, voided and used cards distinct errors', async () => {

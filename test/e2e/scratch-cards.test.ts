@@ -458,16 +458,16 @@ describe('contract: CreateScratchCardBatch, ApproveScratchCardBatch, ExportScrat
       expect(after[i]! - before[i]!).toBe(25n * BigInt(credited));
     }
     const [state] = await withOrm(stack.databaseUrl, async (orm) =>
-      query<{ undelivered: number; transfers: number; jobs: number }>(
+      query<{ undelivered: number; transfers: number; due: number }>(
         orm.em.fork(),
         `select (select count(*)::int from scratch_cards.card where serial_number = any(?::text[]) and (status <> 'REDEEMED' or delivered_at is null)) as undelivered,
                 (select count(*)::int from accounts.transfer where reference = any(?::text[])) as transfers,
-                (select count(*)::int from scratch_cards_jobs._private_jobs j join scratch_cards.card c on j.key = 'deliver:' || c.id::text where c.serial_number = any(?::text[])) as jobs`,
+                (select count(*)::int from scratch_cards.card_delivery_due d join scratch_cards.card c on c.id = d.card_id where c.serial_number = any(?::text[])) as due`,
         Array(3).fill(`{${cards.map((c) => c.serialNumber).join(',')}}`),
       ),
     );
-    // Every card delivered inline, one transfer each, and no backup job left behind.
-    expect(state).toEqual({ undelivered: 0, transfers: 30, jobs: 0 });
+    // Every card delivered inline, one transfer each, and nothing left owed in the outbox.
+    expect(state).toEqual({ undelivered: 0, transfers: 30, due: 0 });
   });
 
   it('answers an unknown code with a generic NOT_FOUND that reveals nothing', async () => {

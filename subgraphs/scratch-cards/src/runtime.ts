@@ -99,17 +99,18 @@ export class ScratchCardsRuntime {
       const rows = await query<
         CardRow &
           Pick<BatchRow, 'credit_amount' | 'credit_currency' | 'service_id' | 'access_days'> & {
-            redeemed_at_text: string;
+            due_since_text: string;
           }
       >(
         em,
-        `select c.*, c.redeemed_at::text as redeemed_at_text,
+        `select c.*, d.due_since::text as due_since_text,
                 b.credit_amount, b.credit_currency, b.service_id, b.access_days
-           from scratch_cards.card c join scratch_cards.batch b on b.id = c.batch_id
-          where c.status = 'REDEEMED' and c.delivered_at is null
-            and c.redeemed_at < now() - ?::interval
-            and (c.redeemed_at, c.id) > (?::timestamptz, ?::uuid)
-          order by c.redeemed_at, c.id
+           from scratch_cards.card_delivery_due d
+           join scratch_cards.card c on c.id = d.card_id
+           join scratch_cards.batch b on b.id = c.batch_id
+          where d.due_since < now() - ?::interval
+            and (d.due_since, d.card_id) > (?::timestamptz, ?::uuid)
+          order by d.due_since, d.card_id
           limit 500`,
         [`${olderThanSeconds} seconds`, ...after],
       );
@@ -138,7 +139,7 @@ export class ScratchCardsRuntime {
       await markDeliveredMany(em, done);
       delivered += done.length;
       const last = rows[rows.length - 1]!;
-      after = [last.redeemed_at_text, last.id];
+      after = [last.due_since_text, last.id];
     }
     if (delivered > 0 || failed > 0)
       this.log.info({ delivered, failed }, 'scratch-card delivery sweep');

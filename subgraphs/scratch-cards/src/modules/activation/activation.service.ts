@@ -102,9 +102,10 @@ class BatchGate {
  * character (a typo never reaches the database); then, batched with the activations arriving at
  * the same time: the lockouts; one HMAC lookup that also redeems (ACTIVE → REDEEMED by a
  * conditional UPDATE, so one code wins exactly once) and appends the audit rows; then the
- * deliveries, as one ledger call. The redeemed card is its own outbox: until `delivered_at` is
- * set it owes its value, and the `deliver_pending_cards` sweep delivers what a failure or a crash
- * between the two steps left (idempotently: the ledger transfer is keyed by the activation id).
+ * deliveries, as one ledger call. The redemption also writes the card into the delivery outbox
+ * (card_delivery_due), which a delivery empties; the `deliver_pending_cards` sweep delivers what a
+ * failure or a crash between the two steps left (idempotently: the ledger transfer is keyed by
+ * the activation id).
  */
 export class ActivationService {
   private readonly gate: BatchGate;
@@ -199,6 +200,8 @@ export class ActivationService {
                   and (not c.for_sale or c.sold_to_payment_id is not null)
                returning c.*, b.credit_amount, b.credit_currency, b.service_id, b.access_days,
                          b.expires_at, q.actor_kind, q.actor_id),
+             due as (
+               insert into scratch_cards.card_delivery_due (card_id) select r.id from r),
              audit as (
                insert into scratch_cards.audit_log (actor_kind, actor_id, action, target_type, target_id, outcome, details)
                select r.actor_kind, r.actor_id, 'card.activate', 'ScratchCard', r.id::text, 'succeeded',

@@ -211,7 +211,7 @@ const walletOwner = (currency: string, merchantId: string, playerId: string): Ac
   playerId,
 });
 
-/** Records many deliveries in one statement. */
+/** Records many deliveries in one statement, and takes them out of the delivery outbox. */
 export async function markDeliveredMany(
   em: EntityManager,
   delivered: readonly { cardId: string; ref: string }[],
@@ -219,10 +219,17 @@ export async function markDeliveredMany(
   if (delivered.length === 0) return;
   await query(
     em,
-    `update scratch_cards.card c set delivered_at = now(), delivery_ref = x.ref
-       from unnest(?::uuid[], ?::text[]) as x(id, ref)
-      where c.id = x.id and c.delivered_at is null`,
-    [pgArray(delivered.map((d) => d.cardId)), pgArray(delivered.map((d) => d.ref))],
+    `with done as (
+       update scratch_cards.card c set delivered_at = now(), delivery_ref = x.ref
+         from unnest(?::uuid[], ?::text[]) as x(id, ref)
+        where c.id = x.id and c.delivered_at is null
+       returning c.id)
+     delete from scratch_cards.card_delivery_due d using unnest(?::uuid[]) as x(id) where d.card_id = x.id`,
+    [
+      pgArray(delivered.map((d) => d.cardId)),
+      pgArray(delivered.map((d) => d.ref)),
+      pgArray(delivered.map((d) => d.cardId)),
+    ],
   );
 }
 
