@@ -310,6 +310,65 @@ describe('accounts: double-entry ledger', () => {
     expect(totals.find((t) => t.currency === 'RUBY')?.net).toBe(0n);
   });
 
+  it('finds the accounts of a transfer by index, however many accounts the ledger holds', async () => {
+    const em = orm.em.fork();
+    await query(
+      em,
+      `with p as (
+         insert into accounts.player (id, merchant_id, external_ref, country)
+         select gen_random_uuid(), ?, 'many-' || g, 'FR' from generate_series(1, 3000) g
+         returning id)
+       insert into accounts.ledger_account (id, merchant_id, player_id, kind, currency)
+       select gen_random_uuid(), ?, p.id, 'player_wallet', 'GEMS' from p`,
+      [merchant, merchant],
+    );
+    await account(AccountKind.PLAYER_WALLET, 'GEMS', players[2]);
+    await query(em, `analyze accounts.ledger_account`);
+    const scans = await em.transactional(async (tx) => {
+      const read = async () =>
+        (
+          await query<{ seq: string; tuples: string }>(
+            tx,
+            `select seq_scan as seq, coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) as tuples
+               from pg_stat_xact_user_tables
+              where schemaname = 'accounts' and relname = 'ledger_account'`,
+          )
+        )[0]!;
+      const before = await read();
+      // Finding both (existing) accounts among 3,000 wallets of the currency, then the transfer.
+      const issued = await ledger.account(tx, {
+        kind: AccountKind.COINS_ISSUED,
+        currency: 'GEMS',
+        merchantId: merchant,
+      });
+      const wallet = await ledger.account(tx, {
+        kind: AccountKind.PLAYER_WALLET,
+        currency: 'GEMS',
+        merchantId: merchant,
+        playerId: players[2],
+      });
+      await ledger.transferMany(tx, [
+        {
+          id: newId(),
+          debitAccountId: issued.id,
+          creditAccountId: wallet.id,
+          amount: 5n,
+          currency: 'GEMS',
+          kind: 'grant',
+        },
+      ]);
+      const after = await read();
+      return {
+        seq: Number(after.seq) - Number(before.seq),
+        tuples: Number(after.tuples) - Number(before.tuples),
+      };
+    });
+    // Reading every wallet of the currency per lookup or transfer would grow with the players.
+    expect(scans.seq).toBe(0);
+    expect(scans.tuples).toBeGreaterThan(0);
+    expect(scans.tuples).toBeLessThan(20);
+  });
+
   it('keeps the audit log append-only', async () => {
     const em = orm.em.fork();
     await query(

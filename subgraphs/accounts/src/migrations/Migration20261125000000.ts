@@ -19,19 +19,22 @@ export class Migration20261125000000 extends Migration {
       returns setof accounts.transfer
       language plpgsql as $fn$
       declare
+        v_ids uuid[];
         v_missing int;
       begin
-        perform 1 from accounts.ledger_account a
-          where a.id in (select (e->>'debit')::uuid from jsonb_array_elements(p_transfers) e
-                         union
-                         select (e->>'credit')::uuid from jsonb_array_elements(p_transfers) e)
-          order by a.id
-          for update;
+        -- Every id through an array, so each lookup below is an index scan of the primary key
+        -- (a join against the set-returning functions would be planned as a scan of every account).
+        select array_agg(distinct x order by x) into v_ids
+          from (select (e->>'debit')::uuid as x from jsonb_array_elements(p_transfers) e
+                union all
+                select (e->>'credit')::uuid from jsonb_array_elements(p_transfers) e) s;
+
+        perform 1 from accounts.ledger_account a where a.id = any(v_ids) order by a.id for update;
 
         select count(*) into v_missing
           from jsonb_to_recordset(p_transfers) as i(debit uuid, credit uuid, currency text)
-         where not exists (select 1 from accounts.ledger_account a where a.id = i.debit and a.currency = i.currency)
-            or not exists (select 1 from accounts.ledger_account a where a.id = i.credit and a.currency = i.currency);
+         where (select a.currency from accounts.ledger_account a where a.id = i.debit) is distinct from i.currency
+            or (select a.currency from accounts.ledger_account a where a.id = i.credit) is distinct from i.currency;
         if v_missing > 0 then
           raise exception 'ledger account not found in the transfer''s currency' using errcode = 'P0002';
         end if;
@@ -69,7 +72,7 @@ export class Migration20261125000000 extends Migration {
             from (select account, sum(dp)::bigint as dp, sum(cp)::bigint as cp,
                          sum(dpe)::bigint as dpe, sum(cpe)::bigint as cpe
                     from moves group by account) m
-           where a.id = m.account
+           where a.id = m.account and a.id = any(v_ids)
           returning a.id
         ),
         audit as (

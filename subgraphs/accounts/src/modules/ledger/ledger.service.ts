@@ -123,9 +123,12 @@ export class LedgerService {
       ],
     );
     if (inserted[0]) return inserted[0];
+    // The owner index's own expressions, so this is an index lookup ("is not distinct from"
+    // would scan every account).
     const [existing] = await q<LedgerAccountRow>(
       `select * from accounts.ledger_account where kind = ? and currency = ?
-         and merchant_id is not distinct from ? and player_id is not distinct from ?`,
+         and coalesce(merchant_id, '00000000-0000-0000-0000-000000000000') = coalesce(?::uuid, '00000000-0000-0000-0000-000000000000')
+         and coalesce(player_id, '00000000-0000-0000-0000-000000000000') = coalesce(?::uuid, '00000000-0000-0000-0000-000000000000')`,
       [owner.kind, owner.currency, owner.merchantId ?? null, owner.playerId ?? null],
     );
     return existing!;
