@@ -43,7 +43,7 @@ import {
   type SubgraphName,
 } from '@coinslot/kernel';
 import { Authenticator } from './auth';
-import { createFetcher } from './fetcher';
+import { createFetcher, createSubgraphFetcher } from './fetcher';
 import type { EventBus } from './events';
 import { attachSubscriptions, type Executor, type SubscriptionField } from './subscriptions';
 import { SUBSCRIPTION_FIELDS } from './subscription-fields';
@@ -97,6 +97,7 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
   const log = createLogger('gateway', options.logLevel);
   const signer = new InternalContextSigner(options.internalContextSecret);
   const fetcher = createFetcher();
+  const subgraphFetcher = createSubgraphFetcher();
   const auth = new Authenticator(
     options.subgraphUrls.accounts,
     options.playerTokenSecret,
@@ -116,7 +117,7 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
     buildService: ({ name }) =>
       new RemoteGraphQLDataSource<GatewayContext>({
         url: options.subgraphUrls[name as SubgraphName],
-        fetcher: fetcher as never,
+        fetcher: subgraphFetcher,
         async willSendRequest({
           request,
           context,
@@ -304,6 +305,7 @@ export async function createGateway(options: GatewayOptions): Promise<GatewayHan
         if (httpServer.listening) await new Promise<void>((r) => httpServer.close(() => r()));
         await options.bus.close();
         fetcher.destroy();
+        await subgraphFetcher.destroy();
       })();
       return closed;
     },
