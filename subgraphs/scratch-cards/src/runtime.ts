@@ -7,12 +7,11 @@ import { Clients } from './clients';
 import { SCHEMA } from './database';
 import { CodecCache } from './modules/format/format.service';
 import { FailureLimiter } from './modules/activation/limiter';
-import { Delivery, markDelivered, markDeliveredMany } from './modules/activation/delivery';
+import { Delivery, markDelivered, owedBy, type OwedRow } from './modules/activation/delivery';
 import { ActivationService } from './modules/activation/activation.service';
 import { VirtualCardService } from './modules/virtual/virtual.service';
 import { generateBatch, type GenerationDeps } from './modules/batch/generation';
 import { batches } from './modules/batch/batch.service';
-import type { BatchRow, CardRow } from './rows';
 
 /** Everything the resolvers, routes and jobs of one service instance share. */
 export class ScratchCardsRuntime {
@@ -96,12 +95,7 @@ export class ScratchCardsRuntime {
     let failed = 0;
     let after: [string, string] = ['-infinity', '00000000-0000-0000-0000-000000000000'];
     for (;;) {
-      const rows = await query<
-        CardRow &
-          Pick<BatchRow, 'credit_amount' | 'credit_currency' | 'service_id' | 'access_days'> & {
-            due_since_text: string;
-          }
-      >(
+      const rows = await query<OwedRow & { due_since_text: string }>(
         em,
         `select c.*, d.due_since::text as due_since_text,
                 b.credit_amount, b.credit_currency, b.service_id, b.access_days
@@ -115,29 +109,16 @@ export class ScratchCardsRuntime {
         [`${olderThanSeconds} seconds`, ...after],
       );
       if (rows.length === 0) break;
-      const values = rows.map((row) => ({
-        cardId: row.id,
-        activationId: row.activation_id!,
-        serialNumber: row.serial_number,
-        merchantId: row.merchant_id,
-        playerId: row.redeemed_by!,
-        creditAmount: row.credit_amount !== null ? BigInt(row.credit_amount) : null,
-        creditCurrency: row.credit_currency,
-        serviceId: row.service_id,
-        accessDays: row.access_days,
-      }));
-      const out = await this.delivery.deliverMany(values);
-      const done: { cardId: string; ref: string }[] = [];
-      for (const v of values) {
-        const d = out.get(v.cardId);
-        if (d && !(d instanceof Error)) done.push({ cardId: v.cardId, ref: d.ref });
-        else {
-          failed += 1;
-          this.log.warn({ err: d, cardId: v.cardId }, 'scratch-card delivery failed again');
+      const outcome = await this.delivery.deliverMany(rows.map(owedBy));
+      await markDelivered(em, outcome);
+      for (const [cardId, d] of outcome) {
+        if (!(d instanceof Error)) {
+          delivered += 1;
+          continue;
         }
+        failed += 1;
+        this.log.warn({ err: d, cardId }, 'scratch-card delivery failed again');
       }
-      await markDeliveredMany(em, done);
-      delivered += done.length;
       const last = rows[rows.length - 1]!;
       after = [last.due_since_text, last.id];
     }
@@ -149,27 +130,16 @@ export class ScratchCardsRuntime {
   /** Delivery jobs of one card, queued by earlier versions: a redeemed card not yet delivered gets its value. */
   async deliverCard(cardId: string): Promise<void> {
     const em = this.orm.em.fork();
-    const [row] = await query<
-      CardRow & Pick<BatchRow, 'credit_amount' | 'credit_currency' | 'service_id' | 'access_days'>
-    >(
+    const [row] = await query<OwedRow>(
       em,
       `select c.*, b.credit_amount, b.credit_currency, b.service_id, b.access_days
          from scratch_cards.card c join scratch_cards.batch b on b.id = c.batch_id where c.id = ?`,
       [cardId],
     );
     if (!row || row.status !== 'REDEEMED' || row.delivered_at) return;
-    const delivered = await this.delivery.deliver({
-      cardId: row.id,
-      activationId: row.activation_id!,
-      serialNumber: row.serial_number,
-      merchantId: row.merchant_id,
-      playerId: row.redeemed_by!,
-      creditAmount: row.credit_amount !== null ? BigInt(row.credit_amount) : null,
-      creditCurrency: row.credit_currency,
-      serviceId: row.service_id,
-      accessDays: row.access_days,
-    });
-    await markDelivered(em, row.id, delivered.ref);
+    const value = owedBy(row);
+    const delivered = await this.delivery.deliver(value);
+    await markDelivered(em, new Map([[value.cardId, delivered]]));
     this.log.info({ cardId }, 'scratch-card value delivered by the retry job');
   }
 

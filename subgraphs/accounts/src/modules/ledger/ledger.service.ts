@@ -84,7 +84,9 @@ export interface Actor {
   id: string | null;
 }
 
-const sameTransfer = (a: TransferInput, b: TransferInput) =>
+type Movement = Pick<TransferInput, 'debitAccountId' | 'creditAccountId' | 'amount' | 'currency'>;
+
+const sameTransfer = (a: Movement, b: Movement) =>
   a.debitAccountId === b.debitAccountId &&
   a.creditAccountId === b.creditAccountId &&
   a.amount === b.amount &&
@@ -208,10 +210,12 @@ export class LedgerService {
         const input = byId.get(id)!;
         if (
           !t ||
-          t.debit_account_id !== input.debitAccountId ||
-          t.credit_account_id !== input.creditAccountId ||
-          BigInt(t.amount) !== input.amount ||
-          t.currency !== input.currency
+          !sameTransfer(input, {
+            debitAccountId: t.debit_account_id,
+            creditAccountId: t.credit_account_id,
+            amount: BigInt(t.amount),
+            currency: t.currency,
+          })
         ) {
           throw new AppError(
             ErrorCode.IDEMPOTENCY_KEY_REUSED,

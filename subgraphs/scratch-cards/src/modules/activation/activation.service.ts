@@ -22,7 +22,13 @@ import type { CodecCache } from '../format/format.service';
 import { conflictBecause } from '../batch/batch.service';
 import { eraseSpentChunk } from '../virtual/virtual.service';
 import { FailureLimiter, lockedOut, type LimiterKeys } from './limiter';
-import { type Delivery, markDeliveredMany, type Delivered, type RedeemedValue } from './delivery';
+import {
+  type Delivery,
+  markDelivered,
+  owedBy,
+  type Delivered,
+  type RedeemedValue,
+} from './delivery';
 
 export interface ActivationDeps {
   orm: MikroORM;
@@ -64,6 +70,8 @@ interface RedeemedRow extends CardRow {
 /** One activation waiting for its batch. */
 interface Attempt {
   hash: Buffer;
+  /** The hash as hex: the batch's key for duplicates and its parameter to PostgreSQL. */
+  hashHex: string;
   merchantId: string;
   playerId: string;
   keys: LimiterKeys;
@@ -154,8 +162,10 @@ export class ActivationService {
         'activationCode',
       );
     }
+    const hash = deps.hasher.hash(code);
     return this.loader.load({
-      hash: deps.hasher.hash(code),
+      hash,
+      hashHex: hash.toString('hex'),
       merchantId,
       playerId,
       keys,
@@ -174,8 +184,8 @@ export class ActivationService {
     const later: number[] = [];
     attempts.forEach((a, i) => {
       if (waits[i]! > 0) results[i] = lockedOut(waits[i]!);
-      else if (byHash.has(a.hash.toString('hex'))) later.push(i);
-      else byHash.set(a.hash.toString('hex'), i);
+      else if (byHash.has(a.hashHex)) later.push(i);
+      else byHash.set(a.hashHex, i);
     });
     const taking = [...byHash.values()];
     const activationIds = new Map(taking.map((i) => [i, newId()]));
@@ -210,7 +220,7 @@ export class ActivationService {
                  from r)
              select r.* from r`,
             [
-              pgArray(taking.map((i) => attempts[i]!.hash.toString('hex'))),
+              pgArray(taking.map((i) => attempts[i]!.hashHex)),
               pgArray(taking.map((i) => attempts[i]!.merchantId)),
               pgArray(taking.map((i) => activationIds.get(i)!)),
               pgArray(taking.map((i) => attempts[i]!.playerId)),
@@ -222,23 +232,7 @@ export class ActivationService {
     const values: { index: number; row: RedeemedRow; value: RedeemedValue }[] = [];
     for (const i of taking) {
       const row = byActivation.get(activationIds.get(i)!);
-      if (!row) continue;
-      const a = attempts[i]!;
-      values.push({
-        index: i,
-        row,
-        value: {
-          cardId: row.id,
-          activationId: row.activation_id!,
-          serialNumber: row.serial_number,
-          merchantId: a.merchantId,
-          playerId: a.playerId,
-          creditAmount: row.credit_amount !== null ? BigInt(row.credit_amount) : null,
-          creditCurrency: row.credit_currency,
-          serviceId: row.service_id,
-          accessDays: row.access_days,
-        },
-      });
+      if (row) values.push({ index: i, row, value: owedBy(row) });
     }
     // Codes that opened nothing: tell apart what the caller can act on (and count failures).
     const opened = new Set(values.map((v) => v.index));
@@ -259,27 +253,20 @@ export class ActivationService {
       );
     }
     if (values.length > 0) {
-      const delivered = await deps.delivery
-        .deliverMany(values.map((v) => v.value))
-        .catch(
-          (err: unknown) =>
-            new Map<string, Error>(values.map((v) => [v.value.cardId, err as Error])),
-        );
-      const done: { cardId: string; ref: string }[] = [];
+      const outcome = await deps.delivery.deliverMany(values.map((v) => v.value));
       for (const { index, row, value } of values) {
-        const d = delivered.get(value.cardId);
+        const d = outcome.get(value.cardId);
         const ok = d && !(d instanceof Error) ? d : null;
-        if (ok) done.push({ cardId: value.cardId, ref: ok.ref });
-        else
+        if (!ok)
           deps.log.warn(
             { err: d, cardId: value.cardId },
-            'inline delivery failed; the delivery job will retry',
+            'inline delivery failed; the delivery sweep will retry',
           );
         results[index] = { card: row, batch: { expires_at: row.expires_at }, value, delivered: ok };
       }
-      await markDeliveredMany(em, done).catch((err: unknown) =>
-        // Delivered but not marked: the job finds the transfer already made (idempotent) and marks it.
-        deps.log.warn({ err }, 'delivery mark deferred to the delivery job'),
+      await markDelivered(em, outcome).catch((err: unknown) =>
+        // Delivered but not marked: the sweep finds the transfer already made (idempotent) and marks it.
+        deps.log.warn({ err }, 'delivery mark deferred to the delivery sweep'),
       );
     }
     return results.map((r) => r ?? new Error('activation left without an outcome'));

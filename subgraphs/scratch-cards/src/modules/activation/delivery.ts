@@ -1,4 +1,5 @@
 import { pgArray, query, type EntityManager, type InternalClient } from '@coinslot/kernel';
+import type { BatchRow, CardRow } from '../../rows';
 
 /** What a redeemed card owes its player. */
 export interface RedeemedValue {
@@ -24,11 +25,6 @@ const COINS_ISSUED = 'coins_issued';
 const PLAYER_WALLET = 'player_wallet';
 export const TRANSFER_KIND = 'scratch_card';
 
-const ACCOUNTS = `mutation ($issued: LedgerAccountInput!, $wallet: LedgerAccountInput!) {
-  issued: _ledgerAccount(input: $issued) { id }
-  wallet: _ledgerAccount(input: $wallet) { id }
-}`;
-const TRANSFER = `mutation ($input: LedgerTransferInput!) { _ledgerTransfer(input: $input) { id state } }`;
 const TRANSFERS = `mutation ($inputs: [LedgerTransferInput!]!) { _ledgerTransfers(inputs: $inputs) { id } }`;
 /** accounts takes at most this many transfers per call. */
 const TRANSFERS_PER_CALL = 1_000;
@@ -48,9 +44,9 @@ const GRANT = `mutation ($key: String!, $merchantId: ID!, $playerId: ID!, $servi
 }`;
 
 /**
- * Delivers a card's value, idempotently, so the inline attempt and the backing job can both run:
- * coins are one ledger transfer whose id is the card's activation id (accounts ignores a replay);
- * service time is billing's _grantEntitlement with the activation id as idempotency key.
+ * Delivers cards' values, idempotently, so the inline attempt and the sweep can both run: coins
+ * are ledger transfers whose id is the card's activation id (accounts ignores a replay); service
+ * time is billing's _grantEntitlement with the activation id as idempotency key.
  */
 export class Delivery {
   /** Ledger account ids never change once opened. */
@@ -64,8 +60,8 @@ export class Delivery {
   /**
    * Delivers many cards' values at once: the ledger accounts not yet known in one call, all the
    * coin credits as one `_ledgerTransfers` call (each transfer keyed by its activation id, so a
-   * replay moves nothing twice), service time one grant per card. Each card gets its Delivered or
-   * the error that stopped it (its backing job delivers it later).
+   * replay moves nothing twice), service time one grant per card. Never throws: each card gets its
+   * Delivered or the error that stopped it (the sweep delivers it later).
    */
   async deliverMany(values: readonly RedeemedValue[]): Promise<Map<string, Delivered | Error>> {
     const out = new Map<string, Delivered | Error>();
@@ -74,7 +70,8 @@ export class Delivery {
     const grants = Promise.all(
       rest.map(async (v) => {
         try {
-          out.set(v.cardId, await this.deliver(v));
+          if (!v.serviceId || !v.accessDays) throw new Error(`card ${v.cardId} carries no value`);
+          out.set(v.cardId, await this.grant(v, v.serviceId, v.accessDays));
         } catch (err) {
           out.set(v.cardId, err as Error);
         }
@@ -138,48 +135,11 @@ export class Delivery {
     return ids;
   }
 
+  /** One card's value (the per-card jobs queued by earlier versions). */
   async deliver(v: RedeemedValue): Promise<Delivered> {
-    if (v.creditAmount !== null && v.creditCurrency)
-      return this.credit(v, v.creditAmount, v.creditCurrency);
-    if (v.serviceId && v.accessDays) return this.grant(v, v.serviceId, v.accessDays);
-    throw new Error(`card ${v.cardId} carries no value`);
-  }
-
-  private async credit(v: RedeemedValue, amount: bigint, currency: string): Promise<Delivered> {
-    const issuedKey = `${COINS_ISSUED}:${currency}:${v.merchantId}`;
-    const walletKey = `${PLAYER_WALLET}:${currency}:${v.merchantId}:${v.playerId}`;
-    let issued = this.accountIds.get(issuedKey);
-    let wallet = this.accountIds.get(walletKey);
-    if (!issued || !wallet) {
-      const data = await this.accounts.request<{ issued: { id: string }; wallet: { id: string } }>(
-        ACCOUNTS,
-        {
-          issued: { kind: COINS_ISSUED, currency, merchantId: v.merchantId, playerId: null },
-          wallet: { kind: PLAYER_WALLET, currency, merchantId: v.merchantId, playerId: v.playerId },
-        },
-      );
-      issued = data.issued.id;
-      wallet = data.wallet.id;
-      if (this.accountIds.size > 200_000) this.accountIds.clear();
-      this.accountIds.set(issuedKey, issued);
-      this.accountIds.set(walletKey, wallet);
-    }
-    const data = await this.accounts.request<{ _ledgerTransfer: { id: string; state: string } }>(
-      TRANSFER,
-      {
-        input: {
-          id: v.activationId,
-          debitAccountId: issued,
-          creditAccountId: wallet,
-          amountMinor: amount.toString(),
-          currency,
-          kind: TRANSFER_KIND,
-          reference: v.serialNumber,
-          pending: false,
-        },
-      },
-    );
-    return { ref: data._ledgerTransfer.id, entitlementId: null };
+    const d = (await this.deliverMany([v])).get(v.cardId)!;
+    if (d instanceof Error) throw d;
+    return d;
   }
 
   private async grant(v: RedeemedValue, serviceId: string, days: number): Promise<Delivered> {
@@ -211,12 +171,17 @@ const walletOwner = (currency: string, merchantId: string, playerId: string): Ac
   playerId,
 });
 
-/** Records many deliveries in one statement, and takes them out of the delivery outbox. */
-export async function markDeliveredMany(
+/**
+ * Records the deliveries that succeeded in `outcome` (deliverMany's answer) in one statement,
+ * and takes those cards out of the delivery outbox.
+ */
+export async function markDelivered(
   em: EntityManager,
-  delivered: readonly { cardId: string; ref: string }[],
+  outcome: ReadonlyMap<string, Delivered | Error>,
 ): Promise<void> {
-  if (delivered.length === 0) return;
+  const done = [...outcome].filter((e): e is [string, Delivered] => !(e[1] instanceof Error));
+  if (done.length === 0) return;
+  const ids = pgArray(done.map(([cardId]) => cardId));
   await query(
     em,
     `with done as (
@@ -225,15 +190,25 @@ export async function markDeliveredMany(
         where c.id = x.id and c.delivered_at is null
        returning c.id)
      delete from scratch_cards.card_delivery_due d using unnest(?::uuid[]) as x(id) where d.card_id = x.id`,
-    [
-      pgArray(delivered.map((d) => d.cardId)),
-      pgArray(delivered.map((d) => d.ref)),
-      pgArray(delivered.map((d) => d.cardId)),
-    ],
+    [ids, pgArray(done.map(([, d]) => d.ref)), ids],
   );
 }
 
-/** Records one delivery (the per-card jobs queued by earlier versions). */
-export async function markDelivered(em: EntityManager, cardId: string, ref: string): Promise<void> {
-  await markDeliveredMany(em, [{ cardId, ref }]);
+/** A redeemed card row, with its batch's value. */
+export type OwedRow = CardRow &
+  Pick<BatchRow, 'credit_amount' | 'credit_currency' | 'service_id' | 'access_days'>;
+
+/** What a redeemed card owes, and to whom. */
+export function owedBy(row: OwedRow): RedeemedValue {
+  return {
+    cardId: row.id,
+    activationId: row.activation_id!,
+    serialNumber: row.serial_number,
+    merchantId: row.merchant_id,
+    playerId: row.redeemed_by!,
+    creditAmount: row.credit_amount !== null ? BigInt(row.credit_amount) : null,
+    creditCurrency: row.credit_currency,
+    serviceId: row.service_id,
+    accessDays: row.access_days,
+  };
 }
